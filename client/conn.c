@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn: the connection under a libgmem handle — connect and hello, the synchronous call, the event
+ * queue and dispatch. One stable pollable fd (an epoll set holding the socket and an eventfd) lets a
+ * caller's loop wait on us even when the events it must see were already read by a synchronous call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "internal.h"
+#include "util.h"
+#include "wire.h"
+
+#define GMEM_EXPORT __attribute__((visibility("default")))
+
+static int set_err(struct gmem_client *c, int err, const char *msg)
+{
+	gmem_utf8_copy(c->err, sizeof(c->err), msg ? msg : "");
+	return err;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on the socket; deadline < 0 means none. Return: 0 when ready, -ETIMEDOUT, -errno. */
+static int wait_sock(struct gmem_client *c, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = c->sock, .events = events };
+	for (;;) {
+		int t = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			t = left > INT32_MAX ? INT32_MAX : (int)left;
+		}
+		int n = poll(&p, 1, t);
+		if (n > 0)
+			return 0;
+		if (n == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return negative_errno();
+	}
+}
+
+static void queue_event(struct gmem_client *c, enum gmem_wire_event type, struct json_object *data)
+{
+	struct queued_event *q = calloc(1, sizeof(*q));
+	if (!q)
+		return; /* an event lost to OOM; the caller learns of it from the next call's failure */
+	q->type = type;
+	q->data = data ? json_object_get(data) : NULL;
+	if (c->evq_tail)
+		c->evq_tail->next = q;
+	else
+		c->evq_head = q;
+	c->evq_tail = q;
+	uint64_t one = 1;
+	(void)!write(c->evfd, &one, sizeof(one));
+}
+
+/*
+ * Reads one datagram. Events are queued; a reply or error is returned in ret_root and env (the caller
+ * owns root) with its fd. Return: 1 reply/error, 2 event queued, -EAGAIN nothing there, -errno.
+ */
+static int read_one(struct gmem_client *c, struct json_object **ret_root, struct gmem_envelope *env, int *ret_fd)
+{
+	struct gmem_wire_in in;
+	struct json_object *root = NULL;
+	int fd = -EBADF;
+
+	int r = gmem_wire_recv(c->sock, c->buf, GMEM_MSG_MAX, &fd, 1, MSG_DONTWAIT, &in);
+	if (r == -EAGAIN)
+		return r;
+	if (r == 0) {
+		c->closed = true;
+		return set_err(c, -ECONNRESET, "gmemd closed the connection");
+	}
+	if (r < 0)
+		return r;
+	if (in.truncated || in.ctrunc || in.nfds > 1) {
+		if (in.nfds == 1)
+			safe_close(fd);
+		return set_err(c, -EBADMSG, "gmemd sent a malformed datagram");
+	}
+	if (gmem_json_parse(c->buf, in.len, &root, NULL) < 0 || gmem_envelope_parse_incoming(root, env, NULL) < 0) {
+		if (in.nfds)
+			safe_close(fd);
+		if (root)
+			json_object_put(root);
+		return set_err(c, -EBADMSG, "gmemd sent a message this libgmem cannot read");
+	}
+	if (env->kind == GMEM_MSG_EVENT) {
+		enum gmem_wire_event ev = gmem_wire_event_from_name(env->name);
+		/* Events newer than this library are not ours to understand: skip them. */
+		if (ev != GMEM_WIRE_EVENT_INVALID)
+			queue_event(c, ev, env->body);
+		if (in.nfds)
+			safe_close(fd);
+		json_object_put(root);
+		return 2;
+	}
+	*ret_root = root;
+	*ret_fd = in.nfds ? fd : -EBADF;
+	return 1;
+}
+
+int gmem_call(struct gmem_client *c, enum gmem_op op, const void *args, void *reply, int *ret_fd)
+{
+	int64_t deadline = c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
+	uint64_t id = ++c->next_id;
+	char *buf;
+	size_t len;
+	int r;
+
+	c->err[0] = '\0';
+	if (c->closed)
+		return set_err(c, -ECONNRESET, "gmemd closed the connection");
+	r = gmem_build_request(id, op, args, &buf, &len);
+	if (r < 0)
+		return r;
+	for (;;) {
+		r = gmem_wire_send(c->sock, buf, len, NULL, 0, MSG_DONTWAIT);
+		if (r != -EAGAIN)
+			break;
+		r = wait_sock(c, POLLOUT, deadline);
+		if (r < 0)
+			break;
+	}
+	free(buf);
+	if (r < 0)
+		return r == -EPIPE ? set_err(c, -ECONNRESET, "gmemd closed the connection") : r;
+
+	for (;;) {
+		struct json_object *root = NULL;
+		struct gmem_envelope env;
+		struct gmem_codec_error cerr;
+		int fd = -EBADF;
+
+		r = read_one(c, &root, &env, &fd);
+		if (r == -EAGAIN) {
+			r = wait_sock(c, POLLIN, deadline);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		if (r == 2)
+			continue;
+		if (!env.has_id || env.id != id) {
+			/* An answer to a request we gave up on (timeout): not ours any more. */
+			safe_close(fd);
+			json_object_put(root);
+			if (!env.has_id && env.kind == GMEM_MSG_ERROR)
+				return set_err(c, -env.err, env.message);
+			continue;
+		}
+		if (env.kind == GMEM_MSG_ERROR) {
+			r = set_err(c, -env.err, env.message);
+		} else if ((r = gmem_decode(gmem_ops[op].reply, env.body, reply, 0, &cerr)) < 0) {
+			r = set_err(c, -EBADMSG, cerr.msg);
+		} else if (gmem_ops[op].flags & GMEM_OP_FD_REPLY) {
+			if (fd < 0)
+				r = set_err(c, -EBADMSG, "gmemd's reply carried no fd");
+			else
+				*ret_fd = TAKE_FD(fd);
+		}
+		safe_close(fd);
+		json_object_put(root);
+		return r;
+	}
+}
+
+GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
+{
+	int n = 0, r;
+	uint64_t v;
+
+	/* Drain the socket into the queue first, so events come out in arrival order. */
+	for (;;) {
+		struct json_object *root = NULL;
+		struct gmem_envelope env;
+		int fd = -EBADF;
+		r = read_one(c, &root, &env, &fd);
+		if (r == -EAGAIN || r < 0)
+			break;
+		if (r == 1) { /* a late answer to a call that timed out */
+			safe_close(fd);
+			json_object_put(root);
+		}
+	}
+	(void)!read(c->evfd, &v, sizeof(v));
+
+	while (c->evq_head) {
+		struct queued_event *q = c->evq_head;
+		c->evq_head = q->next;
+		if (!c->evq_head)
+			c->evq_tail = NULL;
+		union {
+			struct gmem_shutdown_event shutdown;
+			struct gmem_guest_event guest;
+		} u;
+		memset(&u, 0, sizeof(u));
+		struct gmem_event ev = { 0 };
+		if (gmem_decode(gmem_events[q->type].fields, q->data, &u, 0, NULL) == 0) {
+			switch (q->type) {
+			case GMEM_WIRE_EVENT_SHUTDOWN:
+				ev.type = GMEM_EVENT_SHUTDOWN;
+				ev.reason = u.shutdown.reason;
+				break;
+			case GMEM_WIRE_EVENT_GUEST_DESTROYED:
+				ev.type = GMEM_EVENT_GUEST_DESTROYED;
+				ev.guest = u.guest.name;
+				break;
+			default:
+				break;
+			}
+			if (ev.type && c->event_fn) {
+				n++;
+				c->event_fn(c, &ev, c->event_data);
+			}
+		}
+		json_object_put(q->data);
+		free(q);
+	}
+	if (r < 0 && r != -EAGAIN)
+		return r;
+	return n;
+}
+
+static int hello(struct gmem_client *c, enum gmem_role role)
+{
+	struct gmem_hello_args a = { .version = GMEM_PROTOCOL_VERSION, .role = (int)role,
+				     .features = GMEM_FEATURES_ALL };
+	struct gmem_hello_reply rep = { 0 };
+	int r;
+
+	const char *comm = program_invocation_short_name;
+	if (comm && gmem_name_valid(comm))
+		snprintf(a.client_name, sizeof(a.client_name), "%s", comm);
+	r = gmem_call(c, GMEM_OP_HELLO, &a, &rep, NULL);
+	if (r < 0)
+		return r;
+	c->features = rep.features;
+	memcpy(c->server, rep.server, sizeof(c->server));
+	memcpy(c->backend, rep.backend, sizeof(c->backend));
+	c->enforcing = rep.enforcing;
+	c->client_id = rep.client_id;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_connect(const char *path, enum gmem_role role, struct gmem_client **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct gmem_client *c;
+	int r;
+
+	if (!ret || (unsigned)role > GMEM_ROLE_ADMIN)
+		return -EINVAL;
+	if (!path)
+		path = getenv("GMEM_SOCKET");
+	if (!path || !*path)
+		path = GMEM_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->sock = c->epfd = c->evfd = -EBADF;
+	c->timeout_ms = -1;
+	c->buf = malloc(GMEM_MSG_MAX);
+	if (!c->buf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = negative_errno();
+		goto fail;
+	}
+	/* Non-blocking after connect: connect itself should wait for a busy listen queue. */
+	if (fcntl(c->sock, F_SETFL, O_NONBLOCK) < 0) {
+		r = negative_errno();
+		goto fail;
+	}
+	c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->evfd < 0 || c->epfd < 0) {
+		r = negative_errno();
+		goto fail;
+	}
+	struct epoll_event e1 = { .events = EPOLLIN, .data.fd = c->sock };
+	struct epoll_event e2 = { .events = EPOLLIN, .data.fd = c->evfd };
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sock, &e1) < 0 || epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->evfd, &e2) < 0) {
+		r = negative_errno();
+		goto fail;
+	}
+	r = hello(c, role);
+	if (r < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+
+fail:
+	gmem_disconnect(c);
+	return r;
+}
+
+GMEM_EXPORT void gmem_disconnect(struct gmem_client *c)
+{
+	if (!c)
+		return;
+	while (c->evq_head) {
+		struct queued_event *q = c->evq_head;
+		c->evq_head = q->next;
+		json_object_put(q->data);
+		free(q);
+	}
+	safe_close(c->sock);
+	safe_close(c->epfd);
+	safe_close(c->evfd);
+	free(c->buf);
+	free(c);
+}
+
+GMEM_EXPORT int gmem_get_fd(const struct gmem_client *c)
+{
+	return c->epfd;
+}
+
+GMEM_EXPORT void gmem_set_timeout(struct gmem_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+}
+
+GMEM_EXPORT const char *gmem_last_error(const struct gmem_client *c)
+{
+	return c->err;
+}
+
+GMEM_EXPORT void gmem_set_event_handler(struct gmem_client *c, gmem_event_fn fn, void *userdata)
+{
+	c->event_fn = fn;
+	c->event_data = userdata;
+}
+
+GMEM_EXPORT const char *gmem_server_version(const struct gmem_client *c)
+{
+	return c->server;
+}
+
+GMEM_EXPORT const char *gmem_backend_name(const struct gmem_client *c)
+{
+	return c->backend;
+}
+
+GMEM_EXPORT bool gmem_backend_enforcing(const struct gmem_client *c)
+{
+	return c->enforcing;
+}
+
+GMEM_EXPORT uint64_t gmem_client_id(const struct gmem_client *c)
+{
+	return c->client_id;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libgmem — the client library of gmem, for VMMs, device managers and tools.
+ *
+ * A handle (struct gmem_client) is one connection to gmemd. Every call returns 0 (or a documented
+ * non-negative value) on success and a negative errno on failure; after a failure the daemon's own
+ * explanation, if it sent one, is in gmem_last_error().
+ *
+ * Threads and loops: the library starts no threads and installs no signal handlers. A handle is not
+ * thread-safe: use it from one thread at a time. Synchronous calls block until gmemd answers (see
+ * gmem_set_timeout). Events from gmemd are queued and delivered by gmem_dispatch(), which never blocks:
+ * poll gmem_get_fd() for POLLIN in your own loop and call gmem_dispatch() when it fires. Event callbacks
+ * run inside gmem_dispatch(), in the caller's thread; they may call any function on the same handle
+ * except gmem_disconnect().
+ *
+ * Every fd the library creates or receives is O_CLOEXEC; every send is MSG_NOSIGNAL (no SIGPIPE).
+ */
+#ifndef GMEM_GMEM_H
+#define GMEM_GMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GMEM_NAME_MAX_LEN 64
+
+/* What a connection asks to be, at connect time. admin needs uid 0 (or gmemd's own uid). */
+enum gmem_role {
+	GMEM_ROLE_VMM = 0,
+	GMEM_ROLE_DEVICE = 1,
+	GMEM_ROLE_ADMIN = 2,
+};
+
+/* What a client declares it does with a range it attached. kvm needs the guest's vmm lease. */
+enum gmem_attach_kind {
+	GMEM_ATTACH_MMAP = 0,
+	GMEM_ATTACH_IOMMU = 1,
+	GMEM_ATTACH_KVM = 2,
+};
+
+struct gmem_client;
+
+/*
+ * Connects and says hello. path: the socket; NULL means $GMEM_SOCKET, else /run/gmem/gmemd.sock.
+ * Return: 0, or -errno: -ENOENT/-ECONNREFUSED (no gmemd there), -EPROTONOSUPPORT (protocol version),
+ * -EPERM (role refused).
+ */
+int gmem_connect(const char *path, enum gmem_role role, struct gmem_client **ret);
+/* Closes the connection and frees the handle; NULL is fine. Files opened through it stay valid. */
+void gmem_disconnect(struct gmem_client *c);
+
+/* The fd to poll for POLLIN. It stays the same for the handle's whole life. Do not read or close it. */
+int gmem_get_fd(const struct gmem_client *c);
+/* Timeout in milliseconds for synchronous calls (-1, the default: wait for ever). -ETIMEDOUT then. */
+void gmem_set_timeout(struct gmem_client *c, int timeout_ms);
+/* The daemon's message for the last failed call on this handle ("" if none). Valid until the next call. */
+const char *gmem_last_error(const struct gmem_client *c);
+
+/* What the daemon said at hello. */
+const char *gmem_server_version(const struct gmem_client *c);
+const char *gmem_backend_name(const struct gmem_client *c);
+/* Whether the backend enforces private in the kernel (false for memfd: declared, not audited). */
+bool gmem_backend_enforcing(const struct gmem_client *c);
+uint64_t gmem_client_id(const struct gmem_client *c);
+
+/* ---- events ---- */
+enum gmem_event_type {
+	GMEM_EVENT_SHUTDOWN = 1,        /* gmemd is stopping; the connection will close */
+	GMEM_EVENT_GUEST_DESTROYED = 2, /* a guest this client holds or attached was destroyed */
+};
+
+struct gmem_event {
+	enum gmem_event_type type;
+	const char *guest;  /* GUEST_DESTROYED: its name; else NULL */
+	const char *reason; /* SHUTDOWN: why; else NULL */
+};
+
+/* The callback sees events in the order gmemd sent them; the struct is valid during the call only. */
+typedef void (*gmem_event_fn)(struct gmem_client *c, const struct gmem_event *ev, void *userdata);
+void gmem_set_event_handler(struct gmem_client *c, gmem_event_fn fn, void *userdata);
+/*
+ * Reads what has arrived and delivers queued events, without blocking.
+ * Return: the number of events delivered, or -ECONNRESET once gmemd has closed the connection.
+ */
+int gmem_dispatch(struct gmem_client *c);
+
+/* ---- ops ---- */
+struct gmem_status {
+	char server[GMEM_NAME_MAX_LEN + 1]; /* "gmemd 0.1.0" */
+	char backend[16];
+	bool enforcing;
+	uint64_t pool_size;  /* bytes the pool holds */
+	uint64_t pool_used;  /* bytes allocated to guests */
+	uint64_t touched;    /* bytes of the caller's visible guests actually backed by memory */
+	uint64_t guests;     /* guests the caller may see */
+	uint64_t clients;    /* connections */
+};
+int gmem_status(struct gmem_client *c, struct gmem_status *ret);
+
+#define GMEM_GRANULE_4K UINT64_C(4096)
+#define GMEM_GRANULE_2M (UINT64_C(2) << 20)
+
+struct gmem_guest_info {
+	uint64_t id;
+	char name[GMEM_NAME_MAX_LEN + 1];
+	uint64_t size;
+	uint64_t granule;
+	uint32_t owner_uid;
+	uint64_t touched;     /* bytes backed by memory now */
+	uint64_t holders;     /* files handed to connected clients */
+	uint64_t attachments;
+	bool leased;          /* a vmm holds the lease */
+};
+
+/*
+ * Creates a guest owned by the caller's uid. granule: GMEM_GRANULE_4K or _2M (0 means 4K); size a
+ * multiple of it. ret may be NULL. Return: 0, -EEXIST (name taken), -ENOSPC (pool full), -EINVAL.
+ */
+int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
+		      struct gmem_guest_info *ret);
+/*
+ * Destroys a guest: its memory goes back to the pool at once. Clients still holding its files are sent
+ * GMEM_EVENT_GUEST_DESTROYED; on the memfd backend their files then read zeroes (never another guest's
+ * data) until they close them.
+ */
+int gmem_guest_destroy(struct gmem_client *c, const char *name);
+/* Every guest the caller may see, in creation order; *ret is malloc'd, free() it. */
+int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
+/*
+ * A new file for the guest, to mmap(MAP_SHARED) from offset 0; the caller owns *ret_fd (O_CLOEXEC).
+ * ret_info may be NULL.
+ */
+int gmem_guest_open(struct gmem_client *c, const char *name, int *ret_fd, struct gmem_guest_info *ret_info);
+
+/* Declares use of [offset, offset+length) (granule-aligned). *ret_id names it for gmem_detach. */
+int gmem_attach(struct gmem_client *c, const char *name, uint64_t offset, uint64_t length,
+		enum gmem_attach_kind kind, uint64_t *ret_id);
+int gmem_detach(struct gmem_client *c, uint64_t id);
+
+/* The guest's single vmm lease (role vmm). -EBUSY when another client holds it. Dropped on disconnect. */
+int gmem_lease(struct gmem_client *c, const char *name);
+int gmem_release(struct gmem_client *c, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

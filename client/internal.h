@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libgmem internals: the handle, and the one request/reply primitive every op wrapper uses.
+ */
+#pragma once
+
+#include <gmem/gmem.h>
+
+#include "gmem-proto.h"
+
+struct json_object;
+
+struct queued_event {
+	struct queued_event *next;
+	enum gmem_wire_event type;
+	struct json_object *data; /* owned (a reference) */
+};
+
+struct gmem_client {
+	int sock;  /* SEQPACKET to gmemd, non-blocking */
+	int epfd;  /* what gmem_get_fd() returns: sock and evfd inside, so it never changes */
+	int evfd;  /* eventfd, readable while events wait in the queue */
+	int timeout_ms;
+	uint64_t next_id;
+	bool closed; /* gmemd closed the connection */
+
+	uint32_t features;
+	char server[GMEM_NAME_MAX + 1];
+	char backend[16];
+	bool enforcing;
+	uint64_t client_id;
+	char err[GMEM_TEXT_MAX];
+
+	gmem_event_fn event_fn;
+	void *event_data;
+	struct queued_event *evq_head, *evq_tail;
+	char *buf; /* GMEM_MSG_MAX bytes */
+};
+
+/*
+ * Sends op with args and waits for its answer, queueing events that arrive meanwhile. On success the
+ * reply is decoded into reply (which the caller then releases with gmem_fields_release), and for
+ * GMEM_OP_FD_REPLY ops *ret_fd holds the received fd (owned by the caller).
+ * Return: 0, the daemon's -errno (message in c->err), or a local -errno.
+ */
+int gmem_call(struct gmem_client *c, enum gmem_op op, const void *args, void *reply, int *ret_fd);

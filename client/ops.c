@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops: one public function per protocol op, each a thin mapping between the public structs of gmem.h
+ * and the wire structs of gmem-proto.h (kept apart so the wire can grow without breaking the ABI).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "util.h"
+
+#define GMEM_EXPORT __attribute__((visibility("default")))
+
+/* Names are checked here too, so a bad one fails fast with -EINVAL instead of a round trip. */
+static int copy_name(char *dst, size_t size, const char *name)
+{
+	if (!name || !gmem_name_valid(name))
+		return -EINVAL;
+	snprintf(dst, size, "%s", name);
+	return 0;
+}
+
+static void to_info(const struct gmem_wire_guest *w, struct gmem_guest_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->id = w->id;
+	snprintf(i->name, sizeof(i->name), "%s", w->name);
+	i->size = w->size;
+	i->granule = w->granule;
+	i->owner_uid = (uint32_t)w->owner;
+	i->touched = w->touched;
+	i->holders = w->holders;
+	i->attachments = w->attachments;
+	i->leased = w->leased;
+}
+
+GMEM_EXPORT int gmem_status(struct gmem_client *c, struct gmem_status *ret)
+{
+	struct gmem_status_args a = { 0 };
+	struct gmem_status_reply r = { 0 };
+	int e = gmem_call(c, GMEM_OP_STATUS, &a, &r, NULL);
+	if (e < 0)
+		return e;
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->server, sizeof(ret->server), "%s", r.server);
+	snprintf(ret->backend, sizeof(ret->backend), "%s", r.backend);
+	ret->enforcing = r.enforcing;
+	ret->pool_size = r.pool_size;
+	ret->pool_used = r.pool_used;
+	ret->touched = r.touched;
+	ret->guests = r.guests;
+	ret->clients = r.clients;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
+				  struct gmem_guest_info *ret)
+{
+	struct gmem_create_args a = { .size = size, .granule = granule };
+	struct gmem_wire_guest r = { 0 };
+	int e = copy_name(a.name, sizeof(a.name), name);
+	if (e < 0)
+		return e;
+	e = gmem_call(c, GMEM_OP_CREATE, &a, &r, NULL);
+	if (e == 0 && ret)
+		to_info(&r, ret);
+	return e;
+}
+
+static int guest_op(struct gmem_client *c, enum gmem_op op, const char *name)
+{
+	struct gmem_guest_args a;
+	struct gmem_empty_reply r;
+	int e = copy_name(a.name, sizeof(a.name), name);
+	return e < 0 ? e : gmem_call(c, op, &a, &r, NULL);
+}
+
+GMEM_EXPORT int gmem_guest_destroy(struct gmem_client *c, const char *name)
+{
+	return guest_op(c, GMEM_OP_DESTROY, name);
+}
+
+GMEM_EXPORT int gmem_lease(struct gmem_client *c, const char *name)
+{
+	return guest_op(c, GMEM_OP_LEASE, name);
+}
+
+GMEM_EXPORT int gmem_release(struct gmem_client *c, const char *name)
+{
+	return guest_op(c, GMEM_OP_RELEASE, name);
+}
+
+GMEM_EXPORT int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n)
+{
+	struct gmem_guest_info *all = NULL;
+	size_t n = 0;
+	uint64_t after = 0;
+
+	/* Pages keep every reply under the datagram limit; ids only grow, so paging by id never repeats. */
+	do {
+		struct gmem_list_args a = { .after = after };
+		struct gmem_list_reply r = { 0 };
+		int e = gmem_call(c, GMEM_OP_LIST, &a, &r, NULL);
+		if (e < 0) {
+			free(all);
+			return e;
+		}
+		struct gmem_guest_info *grown = realloc(all, (n + r.n_guests + 1) * sizeof(*all));
+		if (!grown) {
+			gmem_fields_release(gmem_list_reply_fields, &r);
+			free(all);
+			return -ENOMEM;
+		}
+		all = grown;
+		for (size_t i = 0; i < r.n_guests; i++)
+			to_info(&r.guests[i], &all[n++]);
+		after = r.next;
+		gmem_fields_release(gmem_list_reply_fields, &r);
+	} while (after);
+	*ret = all;
+	*ret_n = n;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_guest_open(struct gmem_client *c, const char *name, int *ret_fd,
+				struct gmem_guest_info *ret_info)
+{
+	struct gmem_guest_args a;
+	struct gmem_open_reply r = { 0 };
+	int fd = -EBADF;
+	int e = copy_name(a.name, sizeof(a.name), name);
+	if (e < 0)
+		return e;
+	e = gmem_call(c, GMEM_OP_OPEN, &a, &r, &fd);
+	if (e < 0)
+		return e;
+	if (ret_info)
+		to_info(&r.guest, ret_info);
+	*ret_fd = fd;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_attach(struct gmem_client *c, const char *name, uint64_t offset, uint64_t length,
+			    enum gmem_attach_kind kind, uint64_t *ret_id)
+{
+	struct gmem_attach_args a = { .offset = offset, .length = length, .kind = (int)kind };
+	struct gmem_attach_reply r = { 0 };
+	if ((unsigned)kind > GMEM_ATTACH_KVM)
+		return -EINVAL;
+	int e = copy_name(a.name, sizeof(a.name), name);
+	if (e < 0)
+		return e;
+	e = gmem_call(c, GMEM_OP_ATTACH, &a, &r, NULL);
+	if (e == 0 && ret_id)
+		*ret_id = r.id;
+	return e;
+}
+
+GMEM_EXPORT int gmem_detach(struct gmem_client *c, uint64_t id)
+{
+	struct gmem_detach_args a = { .id = id };
+	struct gmem_empty_reply r;
+	return gmem_call(c, GMEM_OP_DETACH, &a, &r, NULL);
+}

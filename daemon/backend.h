@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend: the one interface between gmemd and guest memory. A backend owns the pool (the memory it
+ * may hand out), creates and destroys guests in it, and opens a new file for each holder of a guest.
+ * The daemon core never touches memory itself. Two implementations are planned: memfd (here, the
+ * embedded default: no module, no privilege, nothing enforced) and kmod (gmem_pfn.ko, enforcing).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct backend;
+struct backend_guest;
+
+struct backend_config {
+	uint64_t pool_size; /* memfd: the byte budget; 0 = the backend's default */
+};
+
+struct backend_ops {
+	const char *name;
+	/* Whether private is enforced by the kernel (kmod) or only declared by clients (memfd). */
+	bool enforcing;
+	/* Start-up: fails with -errno and a logged reason when the backend is unavailable; gmemd then
+	 * refuses to start (never a fallback to another backend). */
+	int (*open)(const struct backend_config *cfg, struct backend **ret);
+	void (*close)(struct backend *b);
+
+	/* -ENOSPC when the pool cannot hold size bytes at granule alignment. */
+	int (*guest_create)(struct backend *b, uint64_t id, const char *name, uint64_t size, uint64_t granule,
+			    struct backend_guest **ret);
+	/* Returns the guest's memory to the pool at once; holders' existing files read zeroes. */
+	void (*guest_destroy)(struct backend *b, struct backend_guest *g);
+	/* Drops gmemd's own handle and leaves the memory alone: at shutdown, holders keep what they map. */
+	void (*guest_release)(struct backend *b, struct backend_guest *g);
+	/* A new O_CLOEXEC file for one holder, mappable MAP_SHARED from offset 0. Caller owns the fd. */
+	int (*guest_open)(struct backend *b, struct backend_guest *g, int *ret_fd);
+	/* Bytes of the guest actually backed by memory now. */
+	uint64_t (*guest_touched)(struct backend *b, struct backend_guest *g);
+
+	uint64_t (*pool_size)(struct backend *b);
+	uint64_t (*pool_used)(struct backend *b);
+};
+
+/* NULL when no backend of that name was built in. */
+const struct backend_ops *backend_find(const char *name);
+/* Comma-separated names of the built-in backends, for --help. */
+const char *backend_names(void);
+
+extern const struct backend_ops backend_memfd_ops;

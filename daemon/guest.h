@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest: a named, sized piece of the pool owned by a uid, and the table that finds guests by name and
+ * lists them in creation order. A guest owns its backend memory; it also heads the lists of the
+ * attachments and holders that point at it, so destroying it can find and drop them all.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gmem-proto.h"
+#include "list.h"
+
+struct client;
+
+struct guest {
+	uint64_t id; /* never reused within one gmemd run; listing order */
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t size;
+	uint64_t granule;
+	uid_t owner;
+	struct backend_guest *mem; /* owned */
+	struct client *lease;      /* the vmm lease holder, borrowed; NULL if none */
+	struct list_node attachments; /* struct attachment.guest_node */
+	struct list_node holders;     /* struct holder.guest_node */
+	uint64_t n_attachments;
+	uint64_t n_files;             /* files handed out to clients still connected */
+
+	struct guest *hash_next;
+	struct list_node order;
+};
+
+/* A client's declared use of [offset, offset+length) of a guest. On both lists below. */
+struct attachment {
+	uint64_t id;
+	struct guest *guest;
+	struct client *client;
+	uint64_t offset, length;
+	int kind; /* enum gmem_attach_kind */
+	struct list_node guest_node, client_node;
+};
+
+/* That a client was handed files of a guest (one record per client and guest). */
+struct holder {
+	struct guest *guest;
+	struct client *client;
+	uint64_t files;
+	struct list_node guest_node, client_node;
+};
+
+struct guest_table {
+	struct guest **buckets;
+	size_t n_buckets; /* a power of two */
+	size_t count;
+	struct list_node order; /* by id */
+};
+
+int guest_table_init(struct guest_table *t);
+/* The table must be empty: guests are destroyed by their owner (manager.c), not by the table. */
+void guest_table_deinit(struct guest_table *t);
+struct guest *guest_table_find(const struct guest_table *t, const char *name);
+/* -EEXIST when the name is taken; -ENOMEM. */
+int guest_table_add(struct guest_table *t, struct guest *g);
+void guest_table_remove(struct guest_table *t, struct guest *g);
+/* The first guest with id > after in id order, or NULL. */
+struct guest *guest_table_next(const struct guest_table *t, uint64_t after);
+
+/* Whether [off, off+len) lies inside the guest on granule boundaries. */
+int guest_check_range(const struct guest *g, uint64_t off, uint64_t len);

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log: priority filtering and the journal-or-terminal choice, decided once at start-up.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int max_prio = LOG_NOTICE;
+static bool to_journal;
+static const char *ident = "gmemd";
+
+static const char *const names[] = {
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",   [LOG_ERR] = "err",
+	[LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+void log_init(const char *name)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	struct stat st;
+	unsigned long dev, ino;
+
+	ident = name;
+	/* Only trust $JOURNAL_STREAM if stderr really is that stream (it is inherited by children). */
+	if (js && sscanf(js, "%lu:%lu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+	    st.st_dev == dev && st.st_ino == ino)
+		to_journal = true;
+}
+
+int log_parse_level(const char *s)
+{
+	for (int i = 0; i < (int)ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+		return s[0] - '0';
+	if (strcmp(s, "error") == 0)
+		return LOG_ERR;
+	return -EINVAL;
+}
+
+void log_set_level(int prio)
+{
+	max_prio = prio;
+}
+
+int log_get_level(void)
+{
+	return max_prio;
+}
+
+static void vlog(int prio, int err, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int saved = errno;
+
+	if (prio > max_prio)
+		return;
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (err && n >= 0 && (size_t)n < sizeof(line))
+		snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(err < 0 ? -err : err));
+	/* One write per line, so lines from a crashing daemon are never interleaved mid-line. */
+	if (to_journal)
+		fprintf(stderr, "<%d>%s\n", prio, line);
+	else
+		fprintf(stderr, "%s: %s: %s\n", ident, names[prio], line);
+	errno = saved;
+}
+
+void log_msg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(prio, 0, fmt, ap);
+	va_end(ap);
+}
+
+int log_errno(int prio, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(prio, err, fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -err;
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gmemd: command line, process set-up (fd limit, SIGPIPE) and the manager's run.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "gmem-proto.h"
+#include "log.h"
+#include "manager.h"
+#include "size.h"
+
+#ifndef GMEM_VERSION
+#define GMEM_VERSION "0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: gmemd [OPTIONS]\n"
+		"Broker guest memory: hold a pool, carve it into guests, hand out their fds.\n\n"
+		"  --backend NAME       memory backend: memfd (default) or kmod; a named backend that is\n"
+		"                       unavailable fails the start (built in: %s)\n"
+		"  --socket PATH        control socket (default %s)\n"
+		"  --socket-mode MODE   octal mode of a socket gmemd binds (default 0660)\n"
+		"  --state-dir DIR      state directory, locked while gmemd runs (default /run/gmem)\n"
+		"  --pool-size SIZE     memfd: the byte budget, K/M/G/T suffixes (default: physical RAM)\n"
+		"  --log-level LEVEL    err, warning, notice (default), info, debug\n"
+		"  -h, --help           show this help\n"
+		"  --version            show the version\n",
+		backend_names(), GMEM_DEFAULT_SOCKET);
+}
+
+/* Every guest costs gmemd an fd (memfd), so the soft limit must not be the first wall we hit. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_errno(LOG_WARNING, -errno, "raising RLIMIT_NOFILE");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_BACKEND = 256, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE_DIR, OPT_POOL_SIZE, OPT_LOG_LEVEL,
+	       OPT_VERSION };
+	static const struct option opts[] = {
+		{ "backend", required_argument, NULL, OPT_BACKEND },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "pool-size", required_argument, NULL, OPT_POOL_SIZE },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{},
+	};
+	struct manager_config cfg = {
+		.backend = "memfd",
+		.socket_path = GMEM_DEFAULT_SOCKET,
+		.state_dir = "/run/gmem",
+		.socket_mode = 0660,
+	};
+	struct manager *m = NULL;
+	char *end;
+	int c, r;
+
+	log_init("gmemd");
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+		switch (c) {
+		case OPT_BACKEND:
+			cfg.backend = optarg;
+			break;
+		case OPT_SOCKET:
+			cfg.socket_path = optarg;
+			break;
+		case OPT_SOCKET_MODE: {
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 8);
+			if (errno || *end || end == optarg || v > 0777) {
+				fprintf(stderr, "gmemd: --socket-mode: '%s' is not an octal mode\n", optarg);
+				return 2;
+			}
+			cfg.socket_mode = (mode_t)v;
+			break;
+		}
+		case OPT_STATE_DIR:
+			cfg.state_dir = optarg;
+			break;
+		case OPT_POOL_SIZE:
+			r = gmem_parse_size(optarg, &cfg.pool_size);
+			if (r < 0 || cfg.pool_size == 0) {
+				fprintf(stderr, "gmemd: --pool-size: '%s' is not a size (e.g. 64G, 2T)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_LOG_LEVEL:
+			r = log_parse_level(optarg);
+			if (r < 0) {
+				fprintf(stderr, "gmemd: --log-level: '%s' is not a level\n", optarg);
+				return 2;
+			}
+			log_set_level(r);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("gmemd %s (protocol %d)\n", GMEM_VERSION, GMEM_PROTOCOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "gmemd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+
+	r = manager_new(&cfg, &m);
+	if (r < 0) {
+		log_error("start-up failed: %s", strerror(-r));
+		return 1;
+	}
+	r = manager_run(m);
+	manager_free(m);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manager: start-up in dependency order (state dir lock, backend, listener, signals), the accept loop,
+ * the reaper for dead clients, and an orderly shutdown that tells every client before it goes.
+ */
+#include "manager.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "listener.h"
+#include "log.h"
+#include "util.h"
+
+static int lock_state_dir(const char *dir, int *ret_fd)
+{
+	char path[4096];
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return log_errno(LOG_ERR, -errno, "state dir %s", dir);
+	snprintf(path, sizeof(path), "%s/gmemd.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return log_errno(LOG_ERR, -errno, "open %s", path);
+	/* Two daemons on one state dir would each believe they own every guest in it. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return log_errno(LOG_ERR, r, "%s: another gmemd uses this state dir", dir);
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct manager *m = arg;
+	(void)fd;
+	(void)what;
+	event_add(m->listen_ev, NULL);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct manager *m = arg;
+	(void)what;
+
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of fds: stop accepting for a moment instead of spinning on a ready socket. */
+				log_warning("accept: %s; pausing accepts for 100 ms", strerror(errno));
+				event_del(m->listen_ev);
+				struct timeval tv = { 0, 100000 };
+				event_add(m->accept_retry_ev, &tv);
+			}
+			return;
+		}
+		struct client *c;
+		int r = client_new(m, fd, &c);
+		if (r < 0)
+			log_errno(LOG_WARNING, r, "cannot set up a new client");
+	}
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct manager *m = arg;
+	(void)fd;
+	(void)what;
+	list_for_each_safe(pos, &m->dead)
+		client_free(list_entry(pos, struct client, node));
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct manager *m = arg;
+	(void)what;
+	log_notice("received %s, shutting down", strsignal((int)sig));
+	(void)sd_notify(0, "STOPPING=1");
+	event_base_loopexit(m->base, NULL);
+}
+
+int manager_new(const struct manager_config *cfg, struct manager **ret)
+{
+	struct manager *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	m->listen_fd = -EBADF;
+	m->lock_fd = -EBADF;
+	m->self_uid = geteuid();
+	list_init(&m->clients);
+	list_init(&m->dead);
+	r = guest_table_init(&m->guests);
+	if (r < 0)
+		goto fail;
+	m->recv_buf = malloc(GMEM_MSG_MAX);
+	m->base = event_base_new();
+	if (!m->recv_buf || !m->base) {
+		r = -ENOMEM;
+		goto fail;
+	}
+
+	r = lock_state_dir(cfg->state_dir, &m->lock_fd);
+	if (r < 0)
+		goto fail;
+
+	m->bops = backend_find(cfg->backend);
+	if (!m->bops) {
+		r = log_errno(LOG_ERR, -ENOENT, "backend '%s' is not available in this build (built in: %s)",
+			      cfg->backend, backend_names());
+		goto fail;
+	}
+	struct backend_config bc = { .pool_size = cfg->pool_size };
+	r = m->bops->open(&bc, &m->backend);
+	if (r < 0) {
+		log_error("backend '%s' failed to start; not falling back to another backend", cfg->backend);
+		goto fail;
+	}
+
+	r = listener_open(cfg->socket_path, cfg->socket_mode, &m->listen_fd, &m->listen_owned);
+	if (r < 0)
+		goto fail;
+
+	m->listen_ev = event_new(m->base, m->listen_fd, EV_READ | EV_PERSIST, on_accept, m);
+	m->accept_retry_ev = evtimer_new(m->base, on_accept_retry, m);
+	m->reap_ev = event_new(m->base, -1, 0, on_reap, m);
+	m->sig_ev[0] = evsignal_new(m->base, SIGTERM, on_signal, m);
+	m->sig_ev[1] = evsignal_new(m->base, SIGINT, on_signal, m);
+	if (!m->listen_ev || !m->accept_retry_ev || !m->reap_ev || !m->sig_ev[0] || !m->sig_ev[1] ||
+	    event_add(m->listen_ev, NULL) < 0 || event_add(m->sig_ev[0], NULL) < 0 ||
+	    event_add(m->sig_ev[1], NULL) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	*ret = m;
+	return 0;
+
+fail:
+	manager_free(m);
+	return r;
+}
+
+bool manager_may_access(const struct manager *m, const struct client *c, const struct guest *g)
+{
+	return c->uid == 0 || c->uid == m->self_uid || c->uid == g->owner;
+}
+
+void manager_guest_destroy(struct manager *m, struct guest *g)
+{
+	struct gmem_guest_event ev;
+
+	snprintf(ev.name, sizeof(ev.name), "%s", g->name);
+	/* Tell everyone who holds files or attachments, once each, before their records go. */
+	list_for_each(pos, &m->clients) {
+		struct client *c = list_entry(pos, struct client, node);
+		bool involved = g->lease == c;
+		list_for_each(p2, &g->holders)
+			involved |= list_entry(p2, struct holder, guest_node)->client == c;
+		list_for_each(p2, &g->attachments)
+			involved |= list_entry(p2, struct attachment, guest_node)->client == c;
+		if (involved)
+			client_send_event(c, GMEM_WIRE_EVENT_GUEST_DESTROYED, &ev);
+	}
+	list_for_each(pos, &m->clients)
+		client_forget_guest(list_entry(pos, struct client, node), g);
+	guest_table_remove(&m->guests, g);
+	log_info("guest '%s' destroyed", g->name);
+	m->bops->guest_destroy(m->backend, g->mem);
+	free(g);
+}
+
+int manager_run(struct manager *m)
+{
+	char status[128];
+
+	snprintf(status, sizeof(status), "STATUS=serving on %s, backend %s", m->cfg.socket_path, m->bops->name);
+	/* READY only now: the socket accepts, so a client started after READY can connect. */
+	(void)sd_notify(0, "READY=1");
+	(void)sd_notify(0, status);
+	log_notice("ready: backend %s, pool %llu bytes, socket %s", m->bops->name,
+		   (unsigned long long)m->bops->pool_size(m->backend), m->cfg.socket_path);
+	if (event_base_dispatch(m->base) < 0)
+		return -EIO;
+
+	/* Say goodbye to everyone still connected; best effort, nothing waits for them. */
+	struct gmem_shutdown_event ev = { .reason = "gmemd is stopping" };
+	list_for_each(pos, &m->clients)
+		client_send_event(list_entry(pos, struct client, node), GMEM_WIRE_EVENT_SHUTDOWN, &ev);
+	return 0;
+}
+
+struct manager *manager_free(struct manager *m)
+{
+	if (!m)
+		return NULL;
+	list_for_each_safe(pos, &m->clients)
+		client_free(list_entry(pos, struct client, node));
+	list_for_each_safe(pos, &m->dead)
+		client_free(list_entry(pos, struct client, node));
+	list_for_each_safe(pos, &m->guests.order) {
+		struct guest *g = list_entry(pos, struct guest, order);
+		guest_table_remove(&m->guests, g);
+		m->bops->guest_release(m->backend, g->mem);
+		free(g);
+	}
+	guest_table_deinit(&m->guests);
+	if (m->bops && m->backend)
+		m->bops->close(m->backend);
+	listener_close(m->listen_fd, m->cfg.socket_path, m->listen_owned);
+	if (m->listen_ev)
+		event_free(m->listen_ev);
+	if (m->accept_retry_ev)
+		event_free(m->accept_retry_ev);
+	if (m->reap_ev)
+		event_free(m->reap_ev);
+	for (size_t i = 0; i < ARRAY_SIZE(m->sig_ev); i++)
+		if (m->sig_ev[i])
+			event_free(m->sig_ev[i]);
+	if (m->base)
+		event_base_free(m->base);
+	safe_close(m->lock_fd);
+	free(m->recv_buf);
+	free(m);
+	return NULL;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manager: gmemd's root object. It owns the event loop, the backend, the guest table, every client and
+ * the listening socket; everything else borrows from it. One thread: every callback runs on its loop.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "guest.h"
+#include "list.h"
+
+struct event_base;
+struct event;
+struct client;
+
+struct manager_config {
+	const char *backend;    /* name, never NULL */
+	const char *socket_path;
+	const char *state_dir;
+	uint64_t pool_size;     /* 0 = backend default */
+	mode_t socket_mode;
+};
+
+struct manager {
+	struct manager_config cfg;
+	struct event_base *base;
+	const struct backend_ops *bops;
+	struct backend *backend;
+	struct guest_table guests;
+	struct list_node clients; /* struct client.node, live ones */
+	struct list_node dead;    /* clients waiting for the reaper */
+	size_t n_clients;
+	uint64_t next_client_id, next_guest_id, next_attach_id;
+	uid_t self_uid;
+
+	int listen_fd;
+	bool listen_owned; /* we bound it (unlink at exit) vs received it from systemd */
+	struct event *listen_ev, *accept_retry_ev, *reap_ev, *sig_ev[2];
+	int lock_fd;
+	char *recv_buf; /* GMEM_MSG_MAX bytes, shared by all clients: one thread reads at a time */
+};
+
+int manager_new(const struct manager_config *cfg, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+/* Runs until SIGTERM/SIGINT. Return: 0 or -errno. */
+int manager_run(struct manager *m);
+
+/* Whether the client may see / act on the guest: its owner or root. */
+bool manager_may_access(const struct manager *m, const struct client *c, const struct guest *g);
+/* Destroys a guest: tells its holders, drops attachments and holders, frees its memory. */
+void manager_guest_destroy(struct manager *m, struct guest *g);

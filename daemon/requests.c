@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * requests: what each op does. client_handle_datagram() parses and validates a datagram through the
+ * codec (so a handler only ever sees values inside the bounds of its field table), checks the hello
+ * state, runs the handler and sends its reply or error. Handlers return 0 with the reply filled in,
+ * or -errno with a message for the client.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "client.h"
+#include "envelope.h"
+#include "guest.h"
+#include "log.h"
+#include "manager.h"
+#include "util.h"
+
+#ifndef GMEM_VERSION
+#define GMEM_VERSION "0"
+#endif
+
+struct req {
+	struct client *c;
+	const void *args;
+	void *reply;
+	int fd;        /* GMEM_OP_FD_REPLY: the fd to send (owned until sent) */
+	char err[GMEM_TEXT_MAX];
+};
+
+_printf_(3, 4) static int req_fail(struct req *q, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(q->err, sizeof(q->err), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* Looks a guest up for the caller; invisible and missing guests look the same (no probing for names). */
+static int find_guest(struct req *q, const char *name, struct guest **ret)
+{
+	struct manager *m = q->c->m;
+	struct guest *g = guest_table_find(&m->guests, name);
+	if (!g || !manager_may_access(m, q->c, g))
+		return req_fail(q, -ENOENT, "no guest named '%s'", name);
+	*ret = g;
+	return 0;
+}
+
+static void fill_info(struct manager *m, const struct guest *g, struct gmem_wire_guest *i)
+{
+	i->id = g->id;
+	snprintf(i->name, sizeof(i->name), "%s", g->name);
+	i->size = g->size;
+	i->granule = g->granule;
+	i->owner = g->owner;
+	i->touched = m->bops->guest_touched(m->backend, g->mem);
+	i->holders = g->n_files;
+	i->attachments = g->n_attachments;
+	i->leased = g->lease != NULL;
+}
+
+static int op_hello(struct req *q)
+{
+	const struct gmem_hello_args *a = q->args;
+	struct gmem_hello_reply *r = q->reply;
+	struct client *c = q->c;
+	struct manager *m = c->m;
+
+	if (c->hello)
+		return req_fail(q, -EALREADY, "hello was already sent on this connection");
+	if (a->version != GMEM_PROTOCOL_VERSION)
+		return req_fail(q, -EPROTONOSUPPORT, "protocol version %llu not supported (this gmemd speaks %d)",
+				(unsigned long long)a->version, GMEM_PROTOCOL_VERSION);
+	if (a->role == GMEM_ROLE_ADMIN && c->uid != 0 && c->uid != m->self_uid)
+		return req_fail(q, -EPERM, "role admin needs uid 0 (connected as uid %u)", c->uid);
+	if (a->client_name[0] && !gmem_name_valid(a->client_name))
+		return req_fail(q, -EINVAL, "client_name must be [A-Za-z0-9._-], 1..%d bytes", GMEM_NAME_MAX);
+
+	c->hello = true;
+	c->role = a->role;
+	c->features = a->features & GMEM_FEATURES_ALL;
+	memcpy(c->name, a->client_name, sizeof(c->name));
+	r->version = GMEM_PROTOCOL_VERSION;
+	r->features = GMEM_FEATURES_ALL;
+	snprintf(r->server, sizeof(r->server), "gmemd %s", GMEM_VERSION);
+	snprintf(r->backend, sizeof(r->backend), "%s", m->bops->name);
+	r->enforcing = m->bops->enforcing;
+	r->client_id = c->id;
+	return 0;
+}
+
+static int op_status(struct req *q)
+{
+	struct manager *m = q->c->m;
+	struct gmem_status_reply *r = q->reply;
+
+	snprintf(r->server, sizeof(r->server), "gmemd %s", GMEM_VERSION);
+	snprintf(r->backend, sizeof(r->backend), "%s", m->bops->name);
+	r->enforcing = m->bops->enforcing;
+	r->pool_size = m->bops->pool_size(m->backend);
+	r->pool_used = m->bops->pool_used(m->backend);
+	list_for_each(pos, &m->guests.order) {
+		struct guest *g = list_entry(pos, struct guest, order);
+		if (!manager_may_access(m, q->c, g))
+			continue;
+		r->guests++;
+		r->touched += m->bops->guest_touched(m->backend, g->mem);
+	}
+	r->clients = m->n_clients;
+	return 0;
+}
+
+static int op_create(struct req *q)
+{
+	const struct gmem_create_args *a = q->args;
+	struct client *c = q->c;
+	struct manager *m = c->m;
+	uint64_t granule = a->granule ? a->granule : GMEM_GRANULE_4K;
+	int r;
+
+	if (!gmem_name_valid(a->name))
+		return req_fail(q, -EINVAL, "guest names are 1..%d bytes of [A-Za-z0-9._-], not starting with '.' "
+				"or '-'", GMEM_NAME_MAX);
+	if (granule != GMEM_GRANULE_4K && granule != GMEM_GRANULE_2M)
+		return req_fail(q, -EINVAL, "granule must be 4096 or 2097152");
+	if (a->size % granule)
+		return req_fail(q, -EINVAL, "size %llu is not a multiple of the granule %llu",
+				(unsigned long long)a->size, (unsigned long long)granule);
+	if (guest_table_find(&m->guests, a->name))
+		return req_fail(q, -EEXIST, "a guest named '%s' exists", a->name);
+
+	struct guest *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->id = ++m->next_guest_id;
+	snprintf(g->name, sizeof(g->name), "%s", a->name);
+	g->size = a->size;
+	g->granule = granule;
+	g->owner = c->uid;
+	list_init(&g->attachments);
+	list_init(&g->holders);
+	list_init(&g->order);
+
+	r = m->bops->guest_create(m->backend, g->id, g->name, g->size, g->granule, &g->mem);
+	if (r == -ENOSPC) {
+		free(g);
+		return req_fail(q, r, "the pool has no room for %llu bytes (%llu of %llu in use)",
+				(unsigned long long)a->size, (unsigned long long)m->bops->pool_used(m->backend),
+				(unsigned long long)m->bops->pool_size(m->backend));
+	}
+	if (r < 0) {
+		free(g);
+		return req_fail(q, r, "backend: %s", strerror(-r));
+	}
+	r = guest_table_add(&m->guests, g);
+	if (r < 0) {
+		m->bops->guest_destroy(m->backend, g->mem);
+		free(g);
+		return r;
+	}
+	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u", g->name,
+		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner);
+	fill_info(m, g, q->reply);
+	return 0;
+}
+
+static int op_destroy(struct req *q)
+{
+	const struct gmem_guest_args *a = q->args;
+	struct guest *g;
+	int r = find_guest(q, a->name, &g);
+	if (r < 0)
+		return r;
+	manager_guest_destroy(q->c->m, g);
+	return 0;
+}
+
+static int op_list(struct req *q)
+{
+	const struct gmem_list_args *a = q->args;
+	struct gmem_list_reply *r = q->reply;
+	struct manager *m = q->c->m;
+
+	r->guests = calloc(GMEM_LIST_PAGE, sizeof(*r->guests));
+	if (!r->guests)
+		return -ENOMEM;
+	for (struct guest *g = guest_table_next(&m->guests, a->after); g;
+	     g = g->order.next == &m->guests.order ? NULL : list_entry(g->order.next, struct guest, order)) {
+		if (!manager_may_access(m, q->c, g))
+			continue;
+		if (r->n_guests == GMEM_LIST_PAGE) {
+			r->next = r->guests[r->n_guests - 1].id;
+			break;
+		}
+		fill_info(m, g, &r->guests[r->n_guests++]);
+	}
+	return 0;
+}
+
+static struct holder *holder_get(struct client *c, struct guest *g)
+{
+	list_for_each(pos, &c->holders) {
+		struct holder *h = list_entry(pos, struct holder, client_node);
+		if (h->guest == g)
+			return h;
+	}
+	struct holder *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->guest = g;
+	h->client = c;
+	list_add_tail(&c->holders, &h->client_node);
+	list_add_tail(&g->holders, &h->guest_node);
+	return h;
+}
+
+static int op_open(struct req *q)
+{
+	const struct gmem_guest_args *a = q->args;
+	struct gmem_open_reply *r = q->reply;
+	struct manager *m = q->c->m;
+	struct guest *g;
+	int ret = find_guest(q, a->name, &g);
+	if (ret < 0)
+		return ret;
+
+	struct holder *h = holder_get(q->c, g);
+	if (!h)
+		return -ENOMEM;
+	ret = m->bops->guest_open(m->backend, g->mem, &q->fd);
+	if (ret < 0)
+		return req_fail(q, ret, "backend cannot open guest '%s': %s", g->name, strerror(-ret));
+	h->files++;
+	g->n_files++;
+	fill_info(m, g, &r->guest);
+	r->fd = 0;
+	return 0;
+}
+
+static int op_attach(struct req *q)
+{
+	const struct gmem_attach_args *a = q->args;
+	struct gmem_attach_reply *r = q->reply;
+	struct client *c = q->c;
+	struct guest *g;
+	int ret = find_guest(q, a->name, &g);
+	if (ret < 0)
+		return ret;
+
+	ret = guest_check_range(g, a->offset, a->length);
+	if (ret == -EINVAL)
+		return req_fail(q, ret, "offset and length must be multiples of the granule (%llu)",
+				(unsigned long long)g->granule);
+	if (ret < 0)
+		return req_fail(q, ret, "range ends past the guest's size (%llu)", (unsigned long long)g->size);
+	if (a->kind == GMEM_ATTACH_KVM && g->lease != c)
+		return req_fail(q, -EPERM, "a kvm attachment needs the guest's vmm lease");
+	if (c->n_attachments >= GMEM_ATTACH_MAX)
+		return req_fail(q, -EDQUOT, "at most %d attachments per client", GMEM_ATTACH_MAX);
+
+	struct attachment *at = calloc(1, sizeof(*at));
+	if (!at)
+		return -ENOMEM;
+	at->id = ++c->m->next_attach_id;
+	at->guest = g;
+	at->client = c;
+	at->offset = a->offset;
+	at->length = a->length;
+	at->kind = a->kind;
+	list_add_tail(&g->attachments, &at->guest_node);
+	list_add_tail(&c->attachments, &at->client_node);
+	g->n_attachments++;
+	c->n_attachments++;
+	r->id = at->id;
+	return 0;
+}
+
+static int op_detach(struct req *q)
+{
+	const struct gmem_detach_args *a = q->args;
+	struct client *c = q->c;
+
+	list_for_each(pos, &c->attachments) {
+		struct attachment *at = list_entry(pos, struct attachment, client_node);
+		if (at->id != a->id)
+			continue;
+		list_del(&at->client_node);
+		list_del(&at->guest_node);
+		at->guest->n_attachments--;
+		c->n_attachments--;
+		free(at);
+		return 0;
+	}
+	return req_fail(q, -ENOENT, "this client has no attachment %llu", (unsigned long long)a->id);
+}
+
+static int op_lease(struct req *q)
+{
+	const struct gmem_guest_args *a = q->args;
+	struct client *c = q->c;
+	struct guest *g;
+	int r = find_guest(q, a->name, &g);
+	if (r < 0)
+		return r;
+	if (c->role != GMEM_ROLE_VMM)
+		return req_fail(q, -EPERM, "the vmm lease needs role vmm");
+	if (g->lease == c)
+		return req_fail(q, -EALREADY, "this client holds the lease already");
+	if (g->lease)
+		return req_fail(q, -EBUSY, "guest '%s' is leased by pid %d", g->name, g->lease->pid);
+	g->lease = c;
+	return 0;
+}
+
+static int op_release(struct req *q)
+{
+	const struct gmem_guest_args *a = q->args;
+	struct client *c = q->c;
+	struct guest *g;
+	int r = find_guest(q, a->name, &g);
+	if (r < 0)
+		return r;
+	if (g->lease != c)
+		return req_fail(q, -ENOENT, "this client does not hold the lease of '%s'", g->name);
+	g->lease = NULL;
+	/* kvm attachments exist only under the lease. */
+	list_for_each_safe(pos, &c->attachments) {
+		struct attachment *at = list_entry(pos, struct attachment, client_node);
+		if (at->guest != g || at->kind != GMEM_ATTACH_KVM)
+			continue;
+		list_del(&at->client_node);
+		list_del(&at->guest_node);
+		g->n_attachments--;
+		c->n_attachments--;
+		free(at);
+	}
+	return 0;
+}
+
+static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
+	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
+	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
+	[GMEM_OP_ATTACH] = op_attach,   [GMEM_OP_DETACH] = op_detach, [GMEM_OP_LEASE] = op_lease,
+	[GMEM_OP_RELEASE] = op_release,
+};
+
+void client_handle_datagram(struct client *c, const char *buf, size_t len)
+{
+	struct gmem_codec_error cerr = { 0 };
+	struct json_object *root = NULL;
+	struct gmem_envelope env;
+	enum gmem_op op;
+	char msg[GMEM_TEXT_MAX];
+	int r;
+
+	r = gmem_json_parse(buf, len, &root, &cerr);
+	if (r < 0) {
+		client_send_error(c, false, 0, r, cerr.msg);
+		return;
+	}
+	r = gmem_envelope_parse_request(root, &env, &cerr);
+	if (r < 0) {
+		client_send_error(c, env.has_id, env.id, r, cerr.msg);
+		goto out;
+	}
+	op = gmem_op_from_name(env.name);
+	if (op == GMEM_OP_INVALID) {
+		snprintf(msg, sizeof(msg), "unknown op '%.64s'", env.name);
+		client_send_error(c, true, env.id, -ENOSYS, msg);
+		goto out;
+	}
+	if (!c->hello && !(gmem_ops[op].flags & GMEM_OP_BEFORE_HELLO)) {
+		client_send_error(c, true, env.id, -EPROTO, "the first request must be hello");
+		goto out;
+	}
+
+	/* Both structs are small (the list reply holds a pointer), so the stack is fine. */
+	_Alignas(max_align_t) char args[512], reply[512];
+	_Static_assert(sizeof(struct gmem_hello_args) <= 512 && sizeof(struct gmem_open_reply) <= 512 &&
+			       sizeof(struct gmem_status_reply) <= 512 && sizeof(struct gmem_attach_args) <= 512,
+		       "op structs outgrew the request buffers");
+	memset(args, 0, sizeof(args));
+	memset(reply, 0, sizeof(reply));
+	r = gmem_decode(gmem_ops[op].args, env.body, args, GMEM_DECODE_STRICT, &cerr);
+	if (r < 0) {
+		client_send_error(c, true, env.id, r, cerr.msg);
+		goto out;
+	}
+
+	struct req q = { .c = c, .args = args, .reply = reply, .fd = -EBADF };
+	r = handlers[op](&q);
+	gmem_fields_release(gmem_ops[op].args, args);
+	if (r < 0) {
+		client_send_error(c, true, env.id, r, q.err[0] ? q.err : strerror(-r));
+		safe_close(q.fd);
+	} else {
+		char *out;
+		size_t outlen;
+		r = gmem_build_reply(env.id, op, reply, &out, &outlen);
+		if (r < 0) {
+			log_errno(LOG_ERR, r, "cannot build the reply to '%s'", gmem_ops[op].name);
+			client_send_error(c, true, env.id, r, "cannot build the reply");
+			safe_close(q.fd);
+		} else {
+			client_send(c, out, outlen, q.fd);
+		}
+	}
+	gmem_fields_release(gmem_ops[op].reply, reply);
+out:
+	json_object_put(root);
+}

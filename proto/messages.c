@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * messages: the field table of every op and event payload. Bounds live here, next to the keys, so the
+ * daemon never sees a value outside them; PROTOCOL.md lists the same bounds.
+ */
+#include <string.h>
+
+#include "gmem-proto.h"
+
+const char *const gmem_role_names[] = { "vmm", "device", "admin", NULL };
+const char *const gmem_attach_kind_names[] = { "mmap", "iommu", "kvm", NULL };
+const char *const gmem_feature_names[] = {
+#define X(id, name) name,
+	GMEM_FEATURES(X)
+#undef X
+	NULL,
+};
+
+/* The largest guest or offset the protocol carries: 2^62, far above any pool, and sums of two stay < 2^63. */
+#define SIZE_MAX_WIRE (UINT64_C(1) << 62)
+
+const struct gmem_field gmem_no_fields[] = { GMEM_FIELD_END };
+
+const struct gmem_field gmem_hello_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_hello_args, version, "version", 1, 65535, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_hello_args, role, "role", gmem_role_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_FLAGS(struct gmem_hello_args, features, "features", gmem_feature_names, 0),
+	GMEM_FIELD_STRING(struct gmem_hello_args, client_name, "client_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_hello_reply_fields[] = {
+	GMEM_FIELD_U64(struct gmem_hello_reply, version, "version", 1, 65535, GMEM_F_REQUIRED),
+	GMEM_FIELD_FLAGS(struct gmem_hello_reply, features, "features", gmem_feature_names, 0),
+	GMEM_FIELD_STRING(struct gmem_hello_reply, server, "server", 0, 0),
+	GMEM_FIELD_STRING(struct gmem_hello_reply, backend, "backend", 0, 0),
+	GMEM_FIELD_BOOL(struct gmem_hello_reply, enforcing, "enforcing", 0),
+	GMEM_FIELD_U64(struct gmem_hello_reply, client_id, "client_id", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_status_reply_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_status_reply, server, "server", 0, 0),
+	GMEM_FIELD_STRING(struct gmem_status_reply, backend, "backend", 0, 0),
+	GMEM_FIELD_BOOL(struct gmem_status_reply, enforcing, "enforcing", 0),
+	GMEM_FIELD_U64(struct gmem_status_reply, pool_size, "pool_size", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_status_reply, pool_used, "pool_used", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_status_reply, touched, "touched", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_status_reply, guests, "guests", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_status_reply, clients, "clients", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_guest_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_guest_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_create_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_create_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_create_args, size, "size", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_create_args, granule, "granule", GMEM_GRANULE_4K, GMEM_GRANULE_2M, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_wire_guest_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_guest, id, "id", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_guest, name, "name", 0, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest, size, "size", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest, granule, "granule", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest, owner, "owner", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest, touched, "touched", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest, holders, "holders", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest, attachments, "attachments", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_BOOL(struct gmem_wire_guest, leased, "leased", 0),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_list_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_list_args, after, "after", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_list_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_list_reply, guests, n_guests, "guests", struct gmem_wire_guest,
+			 gmem_wire_guest_fields, GMEM_LIST_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_list_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_open_reply_fields[] = {
+	GMEM_FIELD_OBJECT(struct gmem_open_reply, guest, "guest", gmem_wire_guest_fields, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_open_reply, fd, "fd", 0, 0, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_attach_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_attach_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_attach_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_attach_args, length, "length", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_attach_args, kind, "kind", gmem_attach_kind_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_attach_reply_fields[] = {
+	GMEM_FIELD_U64(struct gmem_attach_reply, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_detach_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_detach_args, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_shutdown_event_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_shutdown_event, reason, "reason", 0, 0),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_guest_event_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_guest_event, name, "name", 0, 0),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_op_desc gmem_ops[_GMEM_OP_MAX] = {
+#define X(id, nm, A, AF, R, RF, fl)                                                                      \
+	[GMEM_OP_##id] = { .name = nm, .args = AF, .args_size = sizeof(struct A), .reply = RF,            \
+			   .reply_size = sizeof(struct R), .flags = fl },
+	GMEM_OPS(X)
+#undef X
+};
+
+const struct gmem_wire_event_desc gmem_events[_GMEM_WIRE_EVENT_MAX] = {
+#define X(id, nm, S, F) [GMEM_WIRE_EVENT_##id] = { .name = nm, .fields = F, .size = sizeof(struct S) },
+	GMEM_EVENTS(X)
+#undef X
+};
+
+enum gmem_op gmem_op_from_name(const char *name)
+{
+	for (int i = 0; i < _GMEM_OP_MAX; i++)
+		if (strcmp(gmem_ops[i].name, name) == 0)
+			return (enum gmem_op)i;
+	return GMEM_OP_INVALID;
+}
+
+enum gmem_wire_event gmem_wire_event_from_name(const char *name)
+{
+	for (int i = 0; i < _GMEM_WIRE_EVENT_MAX; i++)
+		if (strcmp(gmem_events[i].name, name) == 0)
+			return (enum gmem_wire_event)i;
+	return GMEM_WIRE_EVENT_INVALID;
+}
+
+bool gmem_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > GMEM_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
