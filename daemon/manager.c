@@ -166,8 +166,15 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	struct gmem_guest_event ev;
 
 	snprintf(ev.name, sizeof(ev.name), "%s", g->name);
-	/* Tell everyone who holds files or attachments, once each, before their records go. */
-	list_for_each(pos, &m->clients) {
+	guest_table_remove(&m->guests, g);
+	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
+	m->bops->guest_destroy(m->backend, g->mem);
+	g->mem = NULL;
+	log_info("guest '%s' destroyed", g->name);
+
+	/* Tell everyone who holds files or attachments, once each, before their records go. A failed send
+	 * kills its client, which moves it off this list: hence the safe walk. */
+	list_for_each_safe(pos, &m->clients) {
 		struct client *c = list_entry(pos, struct client, node);
 		bool involved = g->lease == c;
 		list_for_each(p2, &g->holders)
@@ -179,9 +186,6 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	}
 	list_for_each(pos, &m->clients)
 		client_forget_guest(list_entry(pos, struct client, node), g);
-	guest_table_remove(&m->guests, g);
-	log_info("guest '%s' destroyed", g->name);
-	m->bops->guest_destroy(m->backend, g->mem);
 	free(g);
 }
 
@@ -200,7 +204,7 @@ int manager_run(struct manager *m)
 
 	/* Say goodbye to everyone still connected; best effort, nothing waits for them. */
 	struct gmem_shutdown_event ev = { .reason = "gmemd is stopping" };
-	list_for_each(pos, &m->clients)
+	list_for_each_safe(pos, &m->clients)
 		client_send_event(list_entry(pos, struct client, node), GMEM_WIRE_EVENT_SHUTDOWN, &ev);
 	return 0;
 }
