@@ -208,7 +208,8 @@ int main(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+	opterr = 0; /* our own one-line message below */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_SOCKET:
 			arg_socket = optarg;
@@ -230,8 +231,12 @@ int main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("gmemctl %s\n", GMEM_VERSION);
 			return 0;
+		case ':':
+			fprintf(stderr, "gmemctl: option '%s' needs an argument; try 'gmemctl --help'\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
 		default:
-			fprintf(stderr, "gmemctl: try 'gmemctl --help'\n");
+			fprintf(stderr, "gmemctl: unknown option '%s'; try 'gmemctl --help'\n", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
