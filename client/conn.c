@@ -31,7 +31,7 @@ static int set_err(struct gmem_client *c, int err, const char *msg)
 	return err;
 }
 
-static int64_t now_ms(void)
+int64_t gmem_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -45,7 +45,7 @@ static int wait_sock(struct gmem_client *c, short events, int64_t deadline)
 	for (;;) {
 		int t = -1;
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - gmem_now_ms();
 			if (left <= 0)
 				return -ETIMEDOUT;
 			t = left > INT32_MAX ? INT32_MAX : (int)left;
@@ -60,12 +60,21 @@ static int wait_sock(struct gmem_client *c, short events, int64_t deadline)
 	}
 }
 
-static void queue_event(struct gmem_client *c, enum gmem_wire_event type, struct json_object *data)
+int gmem_wait_readable(struct gmem_client *c, int64_t deadline_ms)
+{
+	return wait_sock(c, POLLIN, deadline_ms);
+}
+
+static void queue_event(struct gmem_client *c, enum gmem_wire_event type, struct json_object *data,
+			struct pending_call *call)
 {
 	struct queued_event *q = calloc(1, sizeof(*q));
-	if (!q)
-		return; /* an event lost to OOM; the caller learns of it from the next call's failure */
+	if (!q) {
+		free(call);
+		return; /* lost to OOM; the caller learns of it from the next call's failure */
+	}
 	q->type = type;
+	q->call = call;
 	q->data = data ? json_object_get(data) : NULL;
 	if (c->evq_tail)
 		c->evq_tail->next = q;
@@ -111,7 +120,20 @@ static int read_one(struct gmem_client *c, struct json_object **ret_root, struct
 		enum gmem_wire_event ev = gmem_wire_event_from_name(env->name);
 		/* Events newer than this library are not ours to understand: skip them. */
 		if (ev != GMEM_WIRE_EVENT_INVALID)
-			queue_event(c, ev, env->body);
+			queue_event(c, ev, env->body, NULL);
+		if (in.nfds)
+			safe_close(fd);
+		json_object_put(root);
+		return 2;
+	}
+	/* A deferred answer (convert): it waits in the queue, in order with the events around it. */
+	for (struct pending_call **p = &c->pending; env->has_id && *p; p = &(*p)->next) {
+		if ((*p)->id != env->id)
+			continue;
+		struct pending_call *call = *p;
+		*p = call->next;
+		call->next = NULL;
+		queue_event(c, GMEM_WIRE_EVENT_INVALID, root, call);
 		if (in.nfds)
 			safe_close(fd);
 		json_object_put(root);
@@ -124,7 +146,7 @@ static int read_one(struct gmem_client *c, struct json_object **ret_root, struct
 
 int gmem_call(struct gmem_client *c, enum gmem_op op, const void *args, void *reply, int *ret_fd)
 {
-	int64_t deadline = c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
+	int64_t deadline = c->timeout_ms < 0 ? -1 : gmem_now_ms() + c->timeout_ms;
 	uint64_t id = ++c->next_id;
 	char *buf;
 	size_t len;
@@ -189,6 +211,46 @@ int gmem_call(struct gmem_client *c, enum gmem_op op, const void *args, void *re
 	}
 }
 
+int gmem_call_async(struct gmem_client *c, enum gmem_op op, const void *args, gmem_convert_fn fn,
+		    void *userdata, struct pending_call **ret)
+{
+	struct pending_call *call = calloc(1, sizeof(*call));
+	char *buf;
+	size_t len;
+	int r;
+
+	if (!call)
+		return -ENOMEM;
+	c->err[0] = '\0';
+	if (c->closed) {
+		free(call);
+		return set_err(c, -ECONNRESET, "gmemd closed the connection");
+	}
+	call->id = ++c->next_id;
+	call->op = op;
+	call->fn = fn;
+	call->userdata = userdata;
+	r = gmem_build_request(call->id, op, args, &buf, &len);
+	if (r < 0) {
+		free(call);
+		return r;
+	}
+	int64_t deadline = c->timeout_ms < 0 ? -1 : gmem_now_ms() + c->timeout_ms;
+	while ((r = gmem_wire_send(c->sock, buf, len, NULL, 0, MSG_DONTWAIT)) == -EAGAIN)
+		if ((r = wait_sock(c, POLLOUT, deadline)) < 0)
+			break;
+	free(buf);
+	if (r < 0) {
+		free(call);
+		return r == -EPIPE ? set_err(c, -ECONNRESET, "gmemd closed the connection") : r;
+	}
+	call->next = c->pending;
+	c->pending = call;
+	if (ret)
+		*ret = call;
+	return 0;
+}
+
 GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
 {
 	int n = 0, r;
@@ -214,32 +276,8 @@ GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
 		c->evq_head = q->next;
 		if (!c->evq_head)
 			c->evq_tail = NULL;
-		union {
-			struct gmem_shutdown_event shutdown;
-			struct gmem_guest_event guest;
-		} u;
-		memset(&u, 0, sizeof(u));
-		struct gmem_event ev = { 0 };
-		if (gmem_decode(gmem_events[q->type].fields, q->data, &u, 0, NULL) == 0) {
-			switch (q->type) {
-			case GMEM_WIRE_EVENT_SHUTDOWN:
-				ev.type = GMEM_EVENT_SHUTDOWN;
-				ev.reason = u.shutdown.reason;
-				break;
-			case GMEM_WIRE_EVENT_GUEST_DESTROYED:
-				ev.type = GMEM_EVENT_GUEST_DESTROYED;
-				ev.guest = u.guest.name;
-				break;
-			default:
-				break;
-			}
-			if (ev.type && c->event_fn) {
-				n++;
-				c->event_fn(c, &ev, c->event_data);
-			}
-		}
-		json_object_put(q->data);
-		free(q);
+		n++;
+		gmem_deliver(c, q);
 	}
 	if (r < 0 && r != -EAGAIN)
 		return r;
@@ -334,7 +372,13 @@ GMEM_EXPORT void gmem_disconnect(struct gmem_client *c)
 		struct queued_event *q = c->evq_head;
 		c->evq_head = q->next;
 		json_object_put(q->data);
+		free(q->call);
 		free(q);
+	}
+	while (c->pending) {
+		struct pending_call *p = c->pending;
+		c->pending = p->next;
+		free(p);
 	}
 	safe_close(c->sock);
 	safe_close(c->epfd);

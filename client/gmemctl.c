@@ -8,10 +8,14 @@
 #include <getopt.h>
 #include <gmem/gmem.h>
 #include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "size.h"
 
@@ -19,12 +23,14 @@
 #define GMEM_VERSION "0"
 #endif
 
-enum { EXIT_REFUSED = 1, EXIT_USAGE = 2 };
+/* convert: the exit status tells the outcome. */
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_ABORTED = 3, EXIT_UNVERIFIED = 4 };
 
 static const char *arg_socket;
 static bool arg_json;
 static uint64_t arg_granule;
 static bool arg_granule_set;
+static bool arg_zero, arg_force;
 
 struct command {
 	const char *name;
@@ -169,11 +175,233 @@ static int cmd_destroy(struct gmem_client *c, char **argv)
 	return r < 0 ? fail(c, r, "destroy %s", argv[0]) : 0;
 }
 
+static const char *const outcome_names[] = { "committed", "aborted", "committed-unverified" };
+
+static int cmd_convert(struct gmem_client *c, char **argv)
+{
+	struct gmem_range range;
+	struct gmem_convert_result res;
+	enum gmem_target target;
+	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN];
+
+	if (gmem_parse_size(argv[1], &range.offset) < 0 || gmem_parse_size(argv[2], &range.length) < 0 ||
+	    range.length == 0) {
+		fprintf(stderr, "gmemctl: convert: OFFSET and LENGTH are sizes (e.g. 0 2M), LENGTH non-zero\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[3], "shared") == 0) {
+		target = GMEM_SHARED;
+	} else if (strcmp(argv[3], "private") == 0) {
+		target = GMEM_PRIVATE;
+	} else {
+		fprintf(stderr, "gmemctl: convert: the target is 'shared' or 'private', not '%s'\n", argv[3]);
+		return EXIT_USAGE;
+	}
+	unsigned flags = (arg_zero ? GMEM_CONVERT_ZERO : 0) | (arg_force ? GMEM_CONVERT_FORCE : 0);
+	int r = gmem_convert(c, argv[0], &range, 1, target, flags, &res);
+	if (r < 0)
+		return fail(c, r, "convert %s", argv[0]);
+
+	if (arg_json) {
+		struct json_object *o = json_object_new_object(), *refs = json_object_new_array();
+		json_object_object_add(o, "conversion", json_object_new_uint64(res.seq));
+		json_object_object_add(o, "epoch", json_object_new_uint64(res.epoch));
+		json_object_object_add(o, "outcome", json_object_new_string(outcome_names[res.outcome]));
+		json_object_object_add(o, "changed", json_object_new_uint64(res.changed));
+		json_object_object_add(o, "participants", json_object_new_uint64(res.participants));
+		json_object_object_add(o, "latency_us", json_object_new_uint64(res.latency_us));
+		for (size_t i = 0; i < res.n_refusals; i++) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "pid", json_object_new_uint64(res.refusals[i].pid));
+			json_object_object_add(x, "client_id", json_object_new_uint64(res.refusals[i].client_id));
+			json_object_object_add(x, "client_name", json_object_new_string(res.refusals[i].client_name));
+			json_object_object_add(x, "errno", json_object_new_int(res.refusals[i].err));
+			json_object_object_add(x, "reason", json_object_new_string(res.refusals[i].reason));
+			json_object_object_add(x, "timed_out", json_object_new_boolean(res.refusals[i].timed_out));
+			json_object_object_add(x, "gone", json_object_new_boolean(res.refusals[i].gone));
+			json_object_array_add(refs, x);
+		}
+		json_object_object_add(o, "refusals", refs);
+		print_json(o);
+	} else {
+		printf("conversion %llu of %s [%s, +%s) to %s: %s (%llu participants, %llu bytes changed, %llu us)\n",
+		       (unsigned long long)res.seq, argv[0], gmem_format_size(range.offset, a, sizeof(a)),
+		       gmem_format_size(range.length, b, sizeof(b)), argv[3], outcome_names[res.outcome],
+		       (unsigned long long)res.participants, (unsigned long long)res.changed,
+		       (unsigned long long)res.latency_us);
+		for (size_t i = 0; i < res.n_refusals; i++) {
+			const struct gmem_refusal *f = &res.refusals[i];
+			printf("  refused by pid %u (client %llu%s%s): %s: ", f->pid, (unsigned long long)f->client_id,
+			       f->client_name[0] ? ", " : "", f->client_name, strerror(f->err));
+			print_clean(stdout, f->reason);
+			putchar('\n');
+		}
+		for (size_t i = 0; i < res.n_unverified; i++)
+			printf("  unverified: pid %u (client %llu) voted yes and left before it acked\n",
+			       res.unverified[i].pid, (unsigned long long)res.unverified[i].client_id);
+	}
+	int st = res.outcome == GMEM_COMMITTED ? 0 : res.outcome == GMEM_ABORTED ? EXIT_ABORTED : EXIT_UNVERIFIED;
+	gmem_convert_result_free(&res);
+	return st;
+}
+
+static unsigned term_width(void)
+{
+	struct winsize ws;
+	const char *cols = getenv("COLUMNS");
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	if (cols && atoi(cols) > 0)
+		return (unsigned)atoi(cols);
+	return 80;
+}
+
+static int cmd_map(struct gmem_client *c, char **argv)
+{
+	struct gmem_run *runs;
+	size_t n;
+	uint64_t shared, priv;
+	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN];
+
+	int r = gmem_map(c, argv[0], &runs, &n, &shared, &priv);
+	if (r < 0)
+		return fail(c, r, "map %s", argv[0]);
+	if (arg_json) {
+		struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+		json_object_object_add(o, "guest", json_object_new_string(argv[0]));
+		json_object_object_add(o, "shared_bytes", json_object_new_uint64(shared));
+		json_object_object_add(o, "private_bytes", json_object_new_uint64(priv));
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "offset", json_object_new_uint64(runs[i].offset));
+			json_object_object_add(x, "length", json_object_new_uint64(runs[i].length));
+			json_object_object_add(x, "state",
+					       json_object_new_string(runs[i].state == GMEM_PRIVATE ? "private" : "shared"));
+			json_object_array_add(arr, x);
+		}
+		json_object_object_add(o, "runs", arr);
+		print_json(o);
+		free(runs);
+		return 0;
+	}
+
+	uint64_t size = shared + priv;
+	printf("%s: %s shared, %s private, %zu runs\n", argv[0], gmem_format_size(shared, a, sizeof(a)),
+	       gmem_format_size(priv, b, sizeof(b)), n);
+	/* The bar: each cell is size/width bytes: '.' all shared, '#' all private, '+' both. */
+	unsigned width = term_width();
+	width = width > 2 ? width - 2 : 1;
+	char *bar = calloc(width + 1, 1);
+	if (bar && size) {
+		size_t k = 0;
+		for (unsigned i = 0; i < width; i++) {
+			uint64_t lo = size / width * i + (size % width) * i / width;
+			uint64_t hi = size / width * (i + 1) + (size % width) * (i + 1) / width;
+			if (hi <= lo)
+				hi = lo + 1;
+			bool sh = false, pr = false;
+			while (k < n && runs[k].offset + runs[k].length <= lo)
+				k++;
+			for (size_t j = k; j < n && runs[j].offset < hi; j++) {
+				sh |= runs[j].state == GMEM_SHARED;
+				pr |= runs[j].state == GMEM_PRIVATE;
+			}
+			bar[i] = sh && pr ? '+' : pr ? '#' : '.';
+		}
+		printf("[%s]\n", bar);
+	}
+	free(bar);
+	for (size_t i = 0; i < n; i++)
+		printf("  %-12s +%-12s %s\n", gmem_format_size(runs[i].offset, a, sizeof(a)),
+		       gmem_format_size(runs[i].length, b, sizeof(b)),
+		       runs[i].state == GMEM_PRIVATE ? "private" : "shared");
+	free(runs);
+	return 0;
+}
+
+static volatile sig_atomic_t stop_watch;
+static bool watch_over;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	stop_watch = 1;
+}
+
+static void on_watch_event(struct gmem_client *c, const struct gmem_event *ev, void *userdata)
+{
+	char b[GMEM_SIZE_STRLEN];
+	(void)c;
+	(void)userdata;
+	if (ev->type == GMEM_EVENT_SHUTDOWN) {
+		watch_over = true;
+		return;
+	}
+	if (ev->type != GMEM_EVENT_CONVERSION)
+		return;
+	const struct gmem_watch_info *w = ev->conversion;
+	if (arg_json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "conversion", json_object_new_uint64(w->seq));
+		json_object_object_add(o, "epoch", json_object_new_uint64(w->epoch));
+		json_object_object_add(o, "guest", json_object_new_string(ev->guest));
+		json_object_object_add(o, "target",
+				       json_object_new_string(w->target == GMEM_PRIVATE ? "private" : "shared"));
+		json_object_object_add(o, "state", json_object_new_string(w->state));
+		json_object_object_add(o, "bytes", json_object_new_uint64(w->bytes));
+		json_object_object_add(o, "ranges", json_object_new_uint64(w->ranges));
+		json_object_object_add(o, "participants", json_object_new_uint64(w->participants));
+		if (w->latency_us)
+			json_object_object_add(o, "latency_us", json_object_new_uint64(w->latency_us));
+		json_object_object_add(o, "requester_pid", json_object_new_uint64(w->requester_pid));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		printf("conversion %llu %s to %s: %s", (unsigned long long)w->seq, ev->guest,
+		       w->target == GMEM_PRIVATE ? "private" : "shared", w->state);
+		if (w->bytes)
+			printf(", %s in %llu ranges, %llu participants", gmem_format_size(w->bytes, b, sizeof(b)),
+			       (unsigned long long)w->ranges, (unsigned long long)w->participants);
+		if (w->latency_us)
+			printf(", %llu us", (unsigned long long)w->latency_us);
+		putchar('\n');
+	}
+	fflush(stdout);
+}
+
+static int cmd_watch(struct gmem_client *c, char **argv)
+{
+	(void)argv;
+	struct sigaction sa = { .sa_handler = on_sigint };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	gmem_set_event_handler(c, on_watch_event, NULL);
+	int r = gmem_watch(c);
+	if (r < 0)
+		return fail(c, r, "watch");
+	while (!stop_watch && !watch_over) {
+		struct pollfd p = { .fd = gmem_get_fd(c), .events = POLLIN };
+		if (poll(&p, 1, -1) < 0)
+			continue; /* EINTR: the flag is checked above */
+		r = gmem_dispatch(c);
+		if (r < 0) {
+			if (watch_over)
+				break;
+			return fail(c, r, "watch");
+		}
+	}
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
 	{ "guests", "", "list the guests you may see", 0, 0, cmd_guests },
 	{ "create", "GUEST SIZE [--granule 4K|2M]", "create a guest of SIZE bytes", 2, 2, cmd_create },
 	{ "destroy", "GUEST", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
+	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
+	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
+	{ "map", "GUEST", "shared and private runs of a guest, with a bar", 1, 1, cmd_map },
+	{ "watch", "", "one line per conversion event until Ctrl-C", 0, 0, cmd_watch },
 };
 
 static void usage(FILE *f)
@@ -189,19 +417,23 @@ static void usage(FILE *f)
 		   "  --socket PATH   gmemd's socket (default: $GMEM_SOCKET, else /run/gmem/gmemd.sock)\n"
 		   "  --json          machine-readable output\n"
 		   "  --granule G     create: 4K (default) or 2M\n"
+		   "  --zero          convert: discard the contents\n"
+		   "  --force         convert: kmod only, revoke without asking the participants\n"
 		   "  -h, --help      show this help\n"
 		   "  --version       show the version\n"
 		   "\nSizes take binary suffixes K, M, G, T. Exit status: 0 success, 1 refused or unreachable,\n"
-		   "2 usage error.\n");
+		   "2 usage error; convert: 3 aborted, 4 committed-unverified.\n");
 }
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION };
+	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "granule", required_argument, NULL, OPT_GRANULE },
+		{ "zero", no_argument, NULL, OPT_ZERO },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -224,6 +456,12 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			arg_granule_set = true;
+			break;
+		case OPT_ZERO:
+			arg_zero = true;
+			break;
+		case OPT_FORCE:
+			arg_force = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -260,6 +498,10 @@ int main(int argc, char **argv)
 	}
 	if (arg_granule_set && cmd->fn != cmd_create) {
 		fprintf(stderr, "gmemctl: --granule applies to create only\n");
+		return EXIT_USAGE;
+	}
+	if ((arg_zero || arg_force) && cmd->fn != cmd_convert) {
+		fprintf(stderr, "gmemctl: --zero and --force apply to convert only\n");
 		return EXIT_USAGE;
 	}
 

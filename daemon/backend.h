@@ -8,7 +8,10 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct conv_range;
 
 struct backend;
 struct backend_guest;
@@ -35,6 +38,11 @@ struct backend_ops {
 	void (*guest_release)(struct backend *b, struct backend_guest *g);
 	/* A new O_CLOEXEC file for one holder, mappable MAP_SHARED from offset 0. Caller owns the fd. */
 	int (*guest_open)(struct backend *b, struct backend_guest *g, int *ret_fd);
+	/* Applies a decided conversion of the ranges (struct conv_range: offset, length in bytes): for
+	 * to-private an enforcing backend revokes every mapping; zero discards the contents. Runs after every
+	 * participant of the first wave acked. Return: 0 or -errno (reported; the decision stands). */
+	int (*guest_convert)(struct backend *b, struct backend_guest *g, const struct conv_range *ranges,
+			     size_t n, bool to_private, bool zero);
 	/* Bytes of the guest actually backed by memory now. */
 	uint64_t (*guest_touched)(struct backend *b, struct backend_guest *g);
 

@@ -45,6 +45,8 @@ struct client {
 	struct list_node attachments; /* struct attachment.client_node */
 	struct list_node holders;     /* struct holder.client_node */
 	size_t n_attachments;
+	size_t n_converts; /* convert requests not yet answered */
+	bool watching;     /* receives conversion events (watch) */
 
 	struct list_node outq;
 	size_t outq_bytes;

@@ -32,6 +32,9 @@ static void usage(FILE *f)
 		"  --socket-mode MODE   octal mode of a socket gmemd binds (default 0660)\n"
 		"  --state-dir DIR      state directory, locked while gmemd runs (default /run/gmem)\n"
 		"  --pool-size SIZE     memfd: the byte budget, K/M/G/T suffixes (default: physical RAM)\n"
+		"  --prepare-timeout MS a conversion aborts when a participant has not voted by then\n"
+		"                       (default 1000)\n"
+		"  --ack-timeout MS     how long a commit wave waits for acks before going on (default 2000)\n"
 		"  --log-level LEVEL    err, warning, notice (default), info, debug\n"
 		"  -h, --help           show this help\n"
 		"  --version            show the version\n",
@@ -52,7 +55,7 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
 	enum { OPT_BACKEND = 256, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE_DIR, OPT_POOL_SIZE, OPT_LOG_LEVEL,
-	       OPT_VERSION };
+	       OPT_VERSION, OPT_PREPARE_TIMEOUT, OPT_ACK_TIMEOUT };
 	static const struct option opts[] = {
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -60,6 +63,8 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "pool-size", required_argument, NULL, OPT_POOL_SIZE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "prepare-timeout", required_argument, NULL, OPT_PREPARE_TIMEOUT },
+		{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -103,6 +108,21 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_PREPARE_TIMEOUT:
+		case OPT_ACK_TIMEOUT: {
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || v == 0 || v > 3600000) {
+				fprintf(stderr, "gmemd: --%s: '%s' is not a time in ms (1..3600000)\n",
+					c == OPT_ACK_TIMEOUT ? "ack-timeout" : "prepare-timeout", optarg);
+				return 2;
+			}
+			if (c == OPT_ACK_TIMEOUT)
+				cfg.ack_timeout_ms = v;
+			else
+				cfg.prepare_timeout_ms = v;
+			break;
+		}
 		case OPT_LOG_LEVEL:
 			r = log_parse_level(optarg);
 			if (r < 0) {

@@ -13,12 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "conversion.h"
+#include "sharemap.h"
 #include "listener.h"
 #include "log.h"
 #include "util.h"
@@ -80,8 +84,12 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	struct manager *m = arg;
 	(void)fd;
 	(void)what;
-	list_for_each_safe(pos, &m->dead)
-		client_free(list_entry(pos, struct client, node));
+	list_for_each_safe(pos, &m->dead) {
+		struct client *c = list_entry(pos, struct client, node);
+		/* Here, on a fresh stack, and not in client_kill: see conversion.h. */
+		conversion_client_gone(m, c);
+		client_free(c);
+	}
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -106,6 +114,16 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	m->self_uid = geteuid();
 	list_init(&m->clients);
 	list_init(&m->dead);
+	list_init(&m->active);
+	if (getrandom(&m->epoch, sizeof(m->epoch), GRND_NONBLOCK) != sizeof(m->epoch))
+		m->epoch = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	m->epoch &= INT64_MAX;
+	const char *sc = getenv("GMEM_TEST_TIMEOUT_SCALE");
+	double scale = sc ? strtod(sc, NULL) : 1.0;
+	if (!(scale >= 1.0))
+		scale = 1.0;
+	m->prepare_timeout_ms = (uint64_t)((double)(cfg->prepare_timeout_ms ? cfg->prepare_timeout_ms : 1000) * scale);
+	m->ack_timeout_ms = (uint64_t)((double)(cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 2000) * scale);
 	r = guest_table_init(&m->guests);
 	if (r < 0)
 		goto fail;
@@ -166,6 +184,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	struct gmem_guest_event ev;
 
 	snprintf(ev.name, sizeof(ev.name), "%s", g->name);
+	conversion_guest_gone(m, g);
 	guest_table_remove(&m->guests, g);
 	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
 	m->bops->guest_destroy(m->backend, g->mem);
@@ -186,6 +205,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	}
 	list_for_each(pos, &m->clients)
 		client_forget_guest(list_entry(pos, struct client, node), g);
+	sharemap_free(g->map);
 	free(g);
 }
 
@@ -213,6 +233,8 @@ struct manager *manager_free(struct manager *m)
 {
 	if (!m)
 		return NULL;
+	list_for_each(pos, &m->guests.order)
+		conversion_guest_release(list_entry(pos, struct guest, order));
 	list_for_each_safe(pos, &m->clients)
 		client_free(list_entry(pos, struct client, node));
 	list_for_each_safe(pos, &m->dead)
@@ -221,6 +243,7 @@ struct manager *manager_free(struct manager *m)
 		struct guest *g = list_entry(pos, struct guest, order);
 		guest_table_remove(&m->guests, g);
 		m->bops->guest_release(m->backend, g->mem);
+		sharemap_free(g->map);
 		free(g);
 	}
 	guest_table_deinit(&m->guests);

@@ -23,6 +23,8 @@ struct manager_config {
 	const char *state_dir;
 	uint64_t pool_size;     /* 0 = backend default */
 	mode_t socket_mode;
+	uint64_t prepare_timeout_ms; /* 0 = default 1000 */
+	uint64_t ack_timeout_ms;     /* 0 = default 2000 */
 };
 
 struct manager {
@@ -34,7 +36,10 @@ struct manager {
 	struct list_node clients; /* struct client.node, live ones */
 	struct list_node dead;    /* clients waiting for the reaper */
 	size_t n_clients;
-	uint64_t next_client_id, next_guest_id, next_attach_id;
+	uint64_t next_client_id, next_guest_id, next_attach_id, next_conv_seq;
+	uint64_t epoch; /* random per start: tells this gmemd's conversions from an earlier one's */
+	uint64_t prepare_timeout_ms, ack_timeout_ms; /* scaled by $GMEM_TEST_TIMEOUT_SCALE */
+	struct list_node active; /* struct conversion.active_node: started and not finished */
 	uid_t self_uid;
 
 	int listen_fd;

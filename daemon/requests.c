@@ -15,6 +15,8 @@
 
 #include "backend.h"
 #include "client.h"
+#include "conversion.h"
+#include "sharemap.h"
 #include "envelope.h"
 #include "guest.h"
 #include "log.h"
@@ -27,6 +29,7 @@
 
 struct req {
 	struct client *c;
+	uint64_t id;   /* the request's id, for ops answered later */
 	const void *args;
 	void *reply;
 	int fd;        /* GMEM_OP_FD_REPLY: the fd to send (owned until sent) */
@@ -144,11 +147,20 @@ static int op_create(struct req *q)
 	g->size = a->size;
 	g->granule = granule;
 	g->owner = c->uid;
+	list_init(&g->conversions);
 	list_init(&g->attachments);
 	list_init(&g->holders);
 	list_init(&g->order);
 
+	/* A new guest is all shared (DESIGN.md, "What private means here"). */
+	r = sharemap_new(g->size / g->granule, SHARE_SHARED, &g->map);
+	if (r < 0) {
+		free(g);
+		return r;
+	}
 	r = m->bops->guest_create(m->backend, g->id, g->name, g->size, g->granule, &g->mem);
+	if (r < 0)
+		sharemap_free(g->map);
 	if (r == -ENOSPC) {
 		free(g);
 		return req_fail(q, r, "the pool has no room for %llu bytes (%llu of %llu in use)",
@@ -162,6 +174,7 @@ static int op_create(struct req *q)
 	r = guest_table_add(&m->guests, g);
 	if (r < 0) {
 		m->bops->guest_destroy(m->backend, g->mem);
+		sharemap_free(g->map);
 		free(g);
 		return r;
 	}
@@ -260,6 +273,8 @@ static int op_attach(struct req *q)
 				(unsigned long long)g->granule);
 	if (ret < 0)
 		return req_fail(q, ret, "range ends past the guest's size (%llu)", (unsigned long long)g->size);
+	if (conversion_busy(g, a->offset, a->length))
+		return req_fail(q, -EBUSY, "a conversion of this range is in flight; attach after its done event");
 	if (a->kind == GMEM_ATTACH_KVM && g->lease != c)
 		return req_fail(q, -EPERM, "a kvm attachment needs the guest's vmm lease");
 	if (c->n_attachments >= GMEM_ATTACH_MAX)
@@ -344,11 +359,83 @@ static int op_release(struct req *q)
 	return 0;
 }
 
+static int op_convert(struct req *q)
+{
+	const struct gmem_convert_args *a = q->args;
+	struct guest *g;
+	int r = find_guest(q, a->name, &g);
+	if (r < 0)
+		return r;
+	return conversion_request(q->c->m, q->c, q->id, g, a, q->err, sizeof(q->err));
+}
+
+static int op_vote(struct req *q)
+{
+	return conversion_vote(q->c->m, q->c, q->args, q->err, sizeof(q->err));
+}
+
+static int op_ack(struct req *q)
+{
+	return conversion_ack(q->c->m, q->c, q->args, q->err, sizeof(q->err));
+}
+
+struct map_walk {
+	struct gmem_map_reply *r;
+	uint64_t granule;
+	uint64_t last_end;
+};
+
+static int collect_run(uint64_t start, uint64_t len, enum share_state st, void *arg)
+{
+	struct map_walk *w = arg;
+	if (w->r->n_runs == GMEM_MAP_PAGE) {
+		w->r->next = start * w->granule;
+		return 1;
+	}
+	struct gmem_wire_run *run = &w->r->runs[w->r->n_runs++];
+	run->offset = start * w->granule;
+	run->length = len * w->granule;
+	run->state = st == SHARE_PRIVATE ? GMEM_PRIVATE : GMEM_SHARED;
+	return 0;
+}
+
+static int op_map(struct req *q)
+{
+	const struct gmem_map_args *a = q->args;
+	struct gmem_map_reply *r = q->reply;
+	struct guest *g;
+	int ret = find_guest(q, a->name, &g);
+	if (ret < 0)
+		return ret;
+	if (a->offset % g->granule || a->offset >= g->size)
+		return req_fail(q, -EINVAL, "offset must be granule-aligned and inside the guest");
+
+	uint64_t n = g->size / g->granule;
+	r->size = g->size;
+	r->granule = g->granule;
+	r->private_bytes = sharemap_count_not(g->map, 0, n, SHARE_SHARED) * g->granule;
+	r->shared_bytes = g->size - r->private_bytes;
+	r->runs = calloc(GMEM_MAP_PAGE, sizeof(*r->runs));
+	if (!r->runs)
+		return -ENOMEM;
+	struct map_walk w = { .r = r, .granule = g->granule };
+	uint64_t first = a->offset / g->granule;
+	sharemap_walk(g->map, first, n - first, collect_run, &w);
+	return 0;
+}
+
+static int op_watch(struct req *q)
+{
+	q->c->watching = true;
+	return 0;
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
 	[GMEM_OP_ATTACH] = op_attach,   [GMEM_OP_DETACH] = op_detach, [GMEM_OP_LEASE] = op_lease,
-	[GMEM_OP_RELEASE] = op_release,
+	[GMEM_OP_RELEASE] = op_release, [GMEM_OP_CONVERT] = op_convert, [GMEM_OP_VOTE] = op_vote,
+	[GMEM_OP_ACK] = op_ack,         [GMEM_OP_MAP] = op_map,         [GMEM_OP_WATCH] = op_watch,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)
@@ -384,7 +471,9 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 	/* Both structs are small (the list reply holds a pointer), so the stack is fine. */
 	_Alignas(max_align_t) char args[512], reply[512];
 	_Static_assert(sizeof(struct gmem_hello_args) <= 512 && sizeof(struct gmem_open_reply) <= 512 &&
-			       sizeof(struct gmem_status_reply) <= 512 && sizeof(struct gmem_attach_args) <= 512,
+			       sizeof(struct gmem_status_reply) <= 512 && sizeof(struct gmem_attach_args) <= 512 &&
+			       sizeof(struct gmem_vote_args) <= 512 && sizeof(struct gmem_convert_args) <= 512 &&
+			       sizeof(struct gmem_map_reply) <= 512,
 		       "op structs outgrew the request buffers");
 	memset(args, 0, sizeof(args));
 	memset(reply, 0, sizeof(reply));
@@ -394,10 +483,12 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 		goto out;
 	}
 
-	struct req q = { .c = c, .args = args, .reply = reply, .fd = -EBADF };
+	struct req q = { .c = c, .id = env.id, .args = args, .reply = reply, .fd = -EBADF };
 	r = handlers[op](&q);
 	gmem_fields_release(gmem_ops[op].args, args);
-	if (r < 0) {
+	if (r == 0 && (gmem_ops[op].flags & GMEM_OP_DEFERRED)) {
+		/* Taken: the reply goes out when the work ends. */
+	} else if (r < 0) {
 		client_send_error(c, true, env.id, r, q.err[0] ? q.err : strerror(-r));
 		safe_close(q.fd);
 	} else {

@@ -146,7 +146,11 @@ static int decode_value(const struct gmem_field *f, struct json_object *v, void 
 		if (n && !elems)
 			return fail(err, -ENOMEM, "out of memory");
 		for (size_t i = 0; i < n; i++) {
-			r = gmem_decode(f->sub, json_object_array_get_idx(v, i), elems + i * f->size, flags, err);
+			struct json_object *e = json_object_array_get_idx(v, i);
+			/* gmem_decode reads NULL as {}: an element that is null must not slip through that way. */
+			r = json_object_is_type(e, json_type_object)
+				    ? gmem_decode(f->sub, e, elems + i * f->size, flags, err)
+				    : fail(err, -EINVAL, "field '%s': element %zu is not an object", f->name, i);
 			if (r < 0) {
 				for (size_t j = 0; j < i; j++)
 					gmem_fields_release(f->sub, elems + j * f->size);
@@ -179,8 +183,11 @@ int gmem_decode(const struct gmem_field *fields, struct json_object *obj, void *
 	if (obj && (flags & GMEM_DECODE_STRICT)) {
 		json_object_object_foreach(obj, key, val) {
 			(void)val;
-			if (!find_field(fields, key))
-				return fail(err, -EINVAL, "unknown field '%.64s'", key);
+			if (!find_field(fields, key)) {
+				char quoted[65]; /* cut on a character boundary: the error goes back as JSON */
+				gmem_utf8_copy(quoted, sizeof(quoted), key);
+				return fail(err, -EINVAL, "unknown field '%s'", quoted);
+			}
 		}
 	}
 
@@ -317,14 +324,94 @@ void gmem_utf8_copy(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
+/*
+ * Strict UTF-8 (RFC 3629): json-c's own check accepts overlong forms, surrogates and code points past
+ * U+10FFFF. Returns the offset of the first bad byte, or len.
+ */
+static size_t utf8_invalid_at(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return i;
+		}
+		if (len - i <= n)
+			return i;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return i;
+		i += n + 1;
+	}
+	return len;
+}
+
+/* The \u0000 escape puts a NUL inside a key or string, which C strings would silently cut short. */
+static bool has_nul_escape(const char *s, size_t len)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = s[i] == '"';
+		} else if (s[i] == '"') {
+			in_string = false;
+		} else if (s[i] == '\\') {
+			if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+				return true;
+			i++; /* skip the escaped character */
+		}
+	}
+	return false;
+}
+
+/* json-c counts the innermost value as a level too, so the tokener is allowed one more and the real
+ * nesting of containers is measured here. */
+static int depth_of(struct json_object *o)
+{
+	int d = 0;
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			d = MAX(d, depth_of(v));
+		}
+		return d + 1;
+	}
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			d = MAX(d, depth_of(json_object_array_get_idx(o, i)));
+		return d + 1;
+	}
+	return 0;
+}
+
 int gmem_json_parse(const char *buf, size_t len, struct json_object **ret, struct gmem_codec_error *err)
 {
 	if (len == 0)
 		return fail(err, -EBADMSG, "empty message");
 	if (memchr(buf, '\0', len))
 		return fail(err, -EBADMSG, "message contains a NUL byte");
+	size_t bad = utf8_invalid_at((const unsigned char *)buf, len);
+	if (bad < len)
+		return fail(err, -EBADMSG, "invalid UTF-8 at byte %zu", bad);
+	if (has_nul_escape(buf, len))
+		return fail(err, -EBADMSG, "message contains an escaped NUL (\\u0000)");
 
-	struct json_tokener *tok = json_tokener_new_ex(GMEM_JSON_DEPTH);
+	struct json_tokener *tok = json_tokener_new_ex(GMEM_JSON_DEPTH + 1);
 	if (!tok)
 		return fail(err, -ENOMEM, "out of memory");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -342,6 +429,8 @@ int gmem_json_parse(const char *buf, size_t len, struct json_object **ret, struc
 			 json_tokener_get_parse_end(tok));
 	} else if (!json_object_is_type(obj, json_type_object)) {
 		r = fail(err, -EBADMSG, "message is not a JSON object");
+	} else if (depth_of(obj) > GMEM_JSON_DEPTH) {
+		r = fail(err, -EBADMSG, "nesting too deep (more than %d levels)", GMEM_JSON_DEPTH);
 	}
 	json_tokener_free(tok);
 	if (r < 0) {

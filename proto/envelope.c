@@ -46,8 +46,12 @@ int gmem_envelope_parse_request(struct json_object *root, struct gmem_envelope *
 
 	json_object_object_foreach(root, key, val) {
 		(void)val;
-		if (strcmp(key, "id") && strcmp(key, "op") && strcmp(key, "args"))
-			return env_fail(err, -EINVAL, "unknown top-level key in request");
+		if (strcmp(key, "id") && strcmp(key, "op") && strcmp(key, "args")) {
+			char quoted[65], msg[128];
+			gmem_utf8_copy(quoted, sizeof(quoted), key);
+			snprintf(msg, sizeof(msg), "unknown top-level key '%s' in request", quoted);
+			return env_fail(err, -EINVAL, msg);
+		}
 	}
 	if (!env->has_id)
 		return env_fail(err, -EINVAL, id ? "'id' must be an integer in [0, 2^63-1]" : "missing 'id'");

@@ -29,6 +29,10 @@
 #define GMEM_LIST_PAGE 200          /* guests in one list reply (keeps it well under GMEM_MSG_MAX) */
 #define GMEM_ATTACH_MAX 1024        /* attachments per client */
 #define GMEM_FDS_IN_MAX 253         /* SCM_RIGHTS fds the daemon drains from one client datagram */
+#define GMEM_RANGES_MAX 1024        /* ranges in one conversion */
+#define GMEM_REFUSALS_MAX 64        /* refusers listed in one convert reply */
+#define GMEM_MAP_PAGE 800           /* runs in one map reply */
+#define GMEM_CONVERTS_MAX 16        /* convert requests one connection may have unanswered */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -39,7 +43,8 @@ extern const char *const gmem_attach_kind_names[];
 /* Optional capabilities, negotiated at hello: the bit index is the position in this list. */
 #define GMEM_FEATURES(X)                                                                                 \
 	X(LEASE, "lease")                                                                                \
-	X(LIST_PAGES, "list-pages")
+	X(LIST_PAGES, "list-pages")                                                                      \
+	X(CONVERT, "convert")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -48,6 +53,12 @@ enum {
 #define X(id, name) GMEM_FEATURE_##id = 1u << GMEM_FEATURE_BIT_##id,
 enum { GMEM_FEATURES(X) };
 #undef X
+
+extern const char *const gmem_target_names[];   /* "shared", "private": enum gmem_target */
+extern const char *const gmem_content_names[];  /* "preserve", "zero" */
+extern const char *const gmem_vote_names[];     /* "yes", "no" */
+extern const char *const gmem_outcome_names[];  /* enum gmem_outcome */
+extern const char *const gmem_state_names[];    /* watch: conversion states */
 extern const char *const gmem_feature_names[];
 #define GMEM_FEATURES_ALL ((1u << (0 GMEM_FEATURES(GMEM_COUNT_ONE))) - 1)
 #define GMEM_COUNT_ONE(id, name) +1
@@ -137,7 +148,109 @@ struct gmem_detach_args {
 	uint64_t id;
 };
 
+struct gmem_wire_range {
+	uint64_t offset;
+	uint64_t length;
+};
+
+struct gmem_convert_args {
+	char name[GMEM_NAME_MAX + 1];
+	struct gmem_wire_range *ranges;
+	size_t n_ranges;
+	int target;  /* enum gmem_target */
+	int content; /* 0 preserve, 1 zero */
+	bool force;
+};
+struct gmem_wire_refusal {
+	uint64_t client_id;
+	uint64_t pid;
+	char client_name[GMEM_NAME_MAX + 1];
+	char err[32]; /* errno name */
+	char reason[GMEM_TEXT_MAX];
+	bool timed_out;
+	bool gone;
+};
+struct gmem_wire_party { /* a participant named in an outcome */
+	uint64_t client_id;
+	uint64_t pid;
+	char client_name[GMEM_NAME_MAX + 1];
+};
+struct gmem_convert_reply {
+	uint64_t epoch, seq;
+	int outcome; /* enum gmem_outcome */
+	uint64_t changed; /* bytes that changed state */
+	uint64_t participants;
+	uint64_t latency_us;
+	struct gmem_wire_refusal *refusals;
+	size_t n_refusals;
+	struct gmem_wire_party *unverified;
+	size_t n_unverified;
+};
+
+struct gmem_vote_args {
+	uint64_t epoch, seq;
+	int vote; /* 0 yes, 1 no */
+	char err[32];
+	char reason[GMEM_TEXT_MAX];
+};
+struct gmem_ack_args {
+	uint64_t epoch, seq;
+};
+
+struct gmem_map_args {
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t offset; /* start listing runs here */
+};
+struct gmem_wire_run {
+	uint64_t offset;
+	uint64_t length;
+	int state; /* enum gmem_target */
+};
+struct gmem_map_reply {
+	uint64_t size;
+	uint64_t granule;
+	uint64_t shared_bytes, private_bytes; /* over the whole guest */
+	struct gmem_wire_run *runs;
+	size_t n_runs;
+	uint64_t next; /* 0: the last page; else pass as offset */
+};
+
 /* ---- events ---- */
+struct gmem_prepare_event {
+	uint64_t epoch, seq;
+	char guest[GMEM_NAME_MAX + 1];
+	int target;
+	int content;
+	int role; /* enum gmem_role: vmm or device, as which this client takes part */
+	struct gmem_wire_range *ranges;
+	size_t n_ranges;
+};
+struct gmem_commit_event {
+	uint64_t epoch, seq;
+	char guest[GMEM_NAME_MAX + 1];
+	uint64_t wave;
+};
+struct gmem_conv_event { /* abort */
+	uint64_t epoch, seq;
+	char guest[GMEM_NAME_MAX + 1];
+};
+struct gmem_done_event {
+	uint64_t epoch, seq;
+	char guest[GMEM_NAME_MAX + 1];
+	int outcome;
+};
+struct gmem_watch_event {
+	uint64_t epoch, seq;
+	char guest[GMEM_NAME_MAX + 1];
+	int target;
+	int state; /* gmem_state_names */
+	uint64_t bytes;
+	uint64_t ranges;
+	uint64_t participants;
+	uint64_t latency_us;
+	uint64_t requester_pid;
+};
+
 struct gmem_shutdown_event {
 	char reason[GMEM_TEXT_MAX];
 };
@@ -149,6 +262,7 @@ struct gmem_guest_event {
 enum {
 	GMEM_OP_FD_REPLY = 1 << 0, /* the reply carries one fd by SCM_RIGHTS */
 	GMEM_OP_BEFORE_HELLO = 1 << 1,
+	GMEM_OP_DEFERRED = 1 << 2, /* answered when the work ends, not at once (PROTOCOL.md, "Ops") */
 };
 
 /* X(ID, "name", args struct, args fields, reply struct, reply fields, flags) */
@@ -166,7 +280,13 @@ enum {
 	  gmem_attach_reply_fields, 0)                                                                    \
 	X(DETACH, "detach", gmem_detach_args, gmem_detach_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
 	X(LEASE, "lease", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
-	X(RELEASE, "release", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0)
+	X(RELEASE, "release", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(CONVERT, "convert", gmem_convert_args, gmem_convert_args_fields, gmem_convert_reply,            \
+	  gmem_convert_reply_fields, GMEM_OP_DEFERRED)                                                     \
+	X(VOTE, "vote", gmem_vote_args, gmem_vote_args_fields, gmem_empty_reply, gmem_no_fields, 0)       \
+	X(ACK, "ack", gmem_ack_args, gmem_ack_args_fields, gmem_empty_reply, gmem_no_fields, 0)           \
+	X(MAP, "map", gmem_map_args, gmem_map_args_fields, gmem_map_reply, gmem_map_reply_fields, 0)      \
+	X(WATCH, "watch", gmem_status_args, gmem_no_fields, gmem_empty_reply, gmem_no_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -179,7 +299,12 @@ enum gmem_op {
 /* X(ID, "name", struct, fields) */
 #define GMEM_EVENTS(X)                                                                                    \
 	X(SHUTDOWN, "shutdown", gmem_shutdown_event, gmem_shutdown_event_fields)                          \
-	X(GUEST_DESTROYED, "guest-destroyed", gmem_guest_event, gmem_guest_event_fields)
+	X(GUEST_DESTROYED, "guest-destroyed", gmem_guest_event, gmem_guest_event_fields)                \
+	X(PREPARE, "prepare", gmem_prepare_event, gmem_prepare_event_fields)                              \
+	X(COMMIT, "commit", gmem_commit_event, gmem_commit_event_fields)                                  \
+	X(ABORT, "abort", gmem_conv_event, gmem_conv_event_fields)                                        \
+	X(DONE, "done", gmem_done_event, gmem_done_event_fields)                                          \
+	X(CONVERSION, "conversion", gmem_watch_event, gmem_watch_event_fields)
 
 enum gmem_wire_event {
 #define X(id, ...) GMEM_WIRE_EVENT_##id,
@@ -216,6 +341,13 @@ extern const struct gmem_field gmem_open_reply_fields[];
 extern const struct gmem_field gmem_attach_args_fields[], gmem_attach_reply_fields[];
 extern const struct gmem_field gmem_detach_args_fields[];
 extern const struct gmem_field gmem_shutdown_event_fields[], gmem_guest_event_fields[];
+extern const struct gmem_field gmem_wire_range_fields[];
+extern const struct gmem_field gmem_convert_args_fields[], gmem_convert_reply_fields[];
+extern const struct gmem_field gmem_vote_args_fields[], gmem_ack_args_fields[];
+extern const struct gmem_field gmem_map_args_fields[], gmem_map_reply_fields[];
+extern const struct gmem_field gmem_prepare_event_fields[], gmem_commit_event_fields[];
+extern const struct gmem_field gmem_conv_event_fields[], gmem_done_event_fields[];
+extern const struct gmem_field gmem_watch_event_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

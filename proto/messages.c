@@ -9,6 +9,12 @@
 
 const char *const gmem_role_names[] = { "vmm", "device", "admin", NULL };
 const char *const gmem_attach_kind_names[] = { "mmap", "iommu", "kvm", NULL };
+const char *const gmem_target_names[] = { "shared", "private", NULL };
+const char *const gmem_content_names[] = { "preserve", "zero", NULL };
+const char *const gmem_vote_names[] = { "yes", "no", NULL };
+const char *const gmem_outcome_names[] = { "committed", "aborted", "committed-unverified", NULL };
+const char *const gmem_state_names[] = { "queued", "preparing", "committing", "committed", "aborted",
+					 "committed-unverified", NULL };
 const char *const gmem_feature_names[] = {
 #define X(id, name) name,
 	GMEM_FEATURES(X)
@@ -114,6 +120,133 @@ const struct gmem_field gmem_shutdown_event_fields[] = {
 };
 const struct gmem_field gmem_guest_event_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_guest_event, name, "name", 0, 0),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_wire_range_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_range, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_range, length, "length", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_convert_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_convert_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_ARRAY(struct gmem_convert_args, ranges, n_ranges, "ranges", struct gmem_wire_range,
+			 gmem_wire_range_fields, GMEM_RANGES_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_convert_args, target, "target", gmem_target_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_convert_args, content, "content", gmem_content_names, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_BOOL(struct gmem_convert_args, force, "force", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+static const struct gmem_field refusal_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_refusal, client_id, "client_id", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_refusal, pid, "pid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_refusal, client_name, "client_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_STRING(struct gmem_wire_refusal, err, "errno", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_STRING(struct gmem_wire_refusal, reason, "reason", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_BOOL(struct gmem_wire_refusal, timed_out, "timed_out", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_BOOL(struct gmem_wire_refusal, gone, "gone", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+static const struct gmem_field party_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_party, client_id, "client_id", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_party, pid, "pid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_party, client_name, "client_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_convert_reply_fields[] = {
+	GMEM_FIELD_U64(struct gmem_convert_reply, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_convert_reply, seq, "seq", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_convert_reply, outcome, "outcome", gmem_outcome_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_convert_reply, changed, "changed", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_convert_reply, participants, "participants", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_convert_reply, latency_us, "latency_us", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_ARRAY(struct gmem_convert_reply, refusals, n_refusals, "refusals", struct gmem_wire_refusal,
+			 refusal_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_ARRAY(struct gmem_convert_reply, unverified, n_unverified, "unverified",
+			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_vote_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_vote_args, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_vote_args, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_vote_args, vote, "vote", gmem_vote_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_vote_args, err, "errno", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_STRING(struct gmem_vote_args, reason, "reason", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_ack_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_ack_args, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_ack_args, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_map_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_map_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_map_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+static const struct gmem_field run_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_run, offset, "offset", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_run, length, "length", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_wire_run, state, "state", gmem_target_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_map_reply_fields[] = {
+	GMEM_FIELD_U64(struct gmem_map_reply, size, "size", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_map_reply, granule, "granule", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_map_reply, shared_bytes, "shared_bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_map_reply, private_bytes, "private_bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_ARRAY(struct gmem_map_reply, runs, n_runs, "runs", struct gmem_wire_run, run_fields,
+			 GMEM_MAP_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_map_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_prepare_event_fields[] = {
+	GMEM_FIELD_U64(struct gmem_prepare_event, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_prepare_event, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_prepare_event, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_prepare_event, target, "target", gmem_target_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_prepare_event, content, "content", gmem_content_names, 0),
+	GMEM_FIELD_ENUM(struct gmem_prepare_event, role, "role", gmem_role_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_ARRAY(struct gmem_prepare_event, ranges, n_ranges, "ranges", struct gmem_wire_range,
+			 gmem_wire_range_fields, GMEM_RANGES_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_commit_event_fields[] = {
+	GMEM_FIELD_U64(struct gmem_commit_event, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_commit_event, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_commit_event, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_commit_event, wave, "wave", 1, 3, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_conv_event_fields[] = {
+	GMEM_FIELD_U64(struct gmem_conv_event, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_conv_event, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_conv_event, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_done_event_fields[] = {
+	GMEM_FIELD_U64(struct gmem_done_event, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_done_event, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_done_event, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_done_event, outcome, "outcome", gmem_outcome_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_watch_event_fields[] = {
+	GMEM_FIELD_U64(struct gmem_watch_event, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_watch_event, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_watch_event, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_watch_event, target, "target", gmem_target_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_watch_event, state, "state", gmem_state_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_watch_event, bytes, "bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_watch_event, ranges, "ranges", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_watch_event, participants, "participants", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_watch_event, latency_us, "latency_us", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_watch_event, requester_pid, "requester_pid", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 

@@ -42,6 +42,21 @@ enum gmem_attach_kind {
 	GMEM_ATTACH_KVM = 2,
 };
 
+/* The two states of a granule, and a conversion's target. */
+enum gmem_target {
+	GMEM_SHARED = 0,  /* host processes may map it */
+	GMEM_PRIVATE = 1, /* taken away from every host mapping */
+};
+
+/* How a conversion ended. */
+enum gmem_outcome {
+	GMEM_COMMITTED = 0,
+	GMEM_ABORTED = 1,
+	/* Committed, but a participant that voted yes left (or never acked) before gmemd saw it let go:
+	 * on the memfd backend nothing can check it did. */
+	GMEM_COMMITTED_UNVERIFIED = 2,
+};
+
 struct gmem_client;
 
 /*
@@ -71,12 +86,26 @@ uint64_t gmem_client_id(const struct gmem_client *c);
 enum gmem_event_type {
 	GMEM_EVENT_SHUTDOWN = 1,        /* gmemd is stopping; the connection will close */
 	GMEM_EVENT_GUEST_DESTROYED = 2, /* a guest this client holds or attached was destroyed */
+	GMEM_EVENT_CONVERSION = 3,      /* after gmem_watch(): a conversion changed state */
+};
+
+/* What gmem_watch() reports about a conversion. */
+struct gmem_watch_info {
+	uint64_t epoch, seq;
+	enum gmem_target target;
+	const char *state; /* "queued", "preparing", "committed", "aborted", "committed-unverified" */
+	uint64_t bytes;    /* that change state (known from "preparing" on) */
+	uint64_t ranges;
+	uint64_t participants;
+	uint64_t latency_us;   /* when it ended */
+	uint32_t requester_pid;
 };
 
 struct gmem_event {
 	enum gmem_event_type type;
-	const char *guest;  /* GUEST_DESTROYED: its name; else NULL */
+	const char *guest;  /* GUEST_DESTROYED, CONVERSION: the guest's name; else NULL */
 	const char *reason; /* SHUTDOWN: why; else NULL */
+	const struct gmem_watch_info *conversion; /* CONVERSION; else NULL */
 };
 
 /* The callback sees events in the order gmemd sent them; the struct is valid during the call only. */
@@ -144,6 +173,118 @@ int gmem_detach(struct gmem_client *c, uint64_t id);
 /* The guest's single vmm lease (role vmm). -EBUSY when another client holds it. Dropped on disconnect. */
 int gmem_lease(struct gmem_client *c, const char *name);
 int gmem_release(struct gmem_client *c, const char *name);
+
+/* ---- conversions ---- */
+struct gmem_range {
+	uint64_t offset; /* bytes, multiples of the guest's granule */
+	uint64_t length;
+};
+
+/* gmem_watch(): receive GMEM_EVENT_CONVERSION for every conversion of the guests you may see. */
+int gmem_watch(struct gmem_client *c);
+
+struct gmem_run {
+	uint64_t offset, length;
+	enum gmem_target state;
+};
+/* The guest's map as maximal runs, in order; *ret is malloc'd (free it). shared/private_bytes may be NULL. */
+int gmem_map(struct gmem_client *c, const char *name, struct gmem_run **ret, size_t *ret_n,
+	     uint64_t *shared_bytes, uint64_t *private_bytes);
+
+/*
+ * The participant contract. A client with attachments overlapping a conversion, and the guest's vmm
+ * lease holder, take part in it:
+ *   prepare  stop NEW use of the ranges and make sure the commit cannot fail for you — to-private: that
+ *            you can unmap (drain DMA, nothing pinned you cannot release); to-shared: that you have the
+ *            resources to map (IOVA space, mapping slots). Unmap nothing yet. Then vote with
+ *            gmem_vote(), from the callback or later (a device manager may drain DMA first). A yes is a
+ *            promise: the commit cannot fail for you. Not voting within gmemd's prepare timeout is a no.
+ *   commit   wave 1 or 3 (cv->wave). to-private: a device unmaps (IOMMU first) in wave 1; the vmm, in
+ *            wave 3 after the backend revoked the memory, updates KVM's view. to-shared: the vmm updates
+ *            KVM's view in wave 1; devices map in wave 3, after the backend made it shared. Then
+ *            gmem_ack(). An ack that never comes does not undo the commit.
+ *   abort    nothing was unmapped: resume.
+ *   done     the conversion ended (cv->outcome); the last event of every conversion.
+ * Callbacks run inside gmem_dispatch() (or a blocking gmem_convert()) in the caller's thread. Within them
+ * any libgmem call on the same handle is allowed, except gmem_disconnect().
+ */
+struct gmem_conversion {
+	uint64_t epoch, seq;       /* the conversion's id: pass both to gmem_vote/gmem_ack */
+	const char *guest;
+	enum gmem_target target;
+	bool zero;                 /* contents are discarded */
+	enum gmem_role role;       /* GMEM_ROLE_VMM (lease holder) or GMEM_ROLE_DEVICE */
+	const struct gmem_range *ranges; /* prepare: the changing ranges that concern you */
+	size_t n_ranges;
+	int wave;                  /* commit: 1 or 3 */
+	enum gmem_outcome outcome; /* done */
+};
+
+struct gmem_participant_ops {
+	void (*prepare)(struct gmem_client *c, const struct gmem_conversion *cv, void *userdata);
+	void (*commit)(struct gmem_client *c, const struct gmem_conversion *cv, void *userdata);
+	void (*abort)(struct gmem_client *c, const struct gmem_conversion *cv, void *userdata);
+	void (*done)(struct gmem_client *c, const struct gmem_conversion *cv, void *userdata);
+};
+/* ops is borrowed and must outlive the handle (or the next call); NULL stops delivering. A client with
+ * no participant ops that is asked to prepare does not vote, and so refuses by timeout. */
+void gmem_set_participant(struct gmem_client *c, const struct gmem_participant_ops *ops, void *userdata);
+
+/* yes, or no with err (a positive errno, 0 means EPERM) and a reason shown to the requester (may be
+ * NULL). Return: 0, -ESTALE (the conversion no longer awaits your vote), -EALREADY. */
+int gmem_vote(struct gmem_client *c, uint64_t epoch, uint64_t seq, bool yes, int err, const char *reason);
+int gmem_ack(struct gmem_client *c, uint64_t epoch, uint64_t seq);
+
+enum {
+	GMEM_CONVERT_ZERO = 1 << 0,  /* discard the contents */
+	GMEM_CONVERT_FORCE = 1 << 1, /* kmod only: do not ask; revoke (-EOPNOTSUPP on memfd) */
+};
+
+struct gmem_refusal {
+	uint64_t client_id;
+	uint32_t pid;
+	char client_name[GMEM_NAME_MAX_LEN + 1];
+	int err;          /* positive errno */
+	char reason[256]; /* as the participant gave it: may hold control characters */
+	bool timed_out;   /* did not vote in time */
+	bool gone;        /* disconnected before voting */
+};
+
+struct gmem_party {
+	uint64_t client_id;
+	uint32_t pid;
+	char client_name[GMEM_NAME_MAX_LEN + 1];
+};
+
+struct gmem_convert_result {
+	uint64_t epoch, seq;
+	enum gmem_outcome outcome;
+	uint64_t changed;      /* bytes that changed state */
+	uint64_t participants;
+	uint64_t latency_us;   /* measured by gmemd from request to outcome */
+	struct gmem_refusal *refusals; /* aborted: who said no or did not answer */
+	size_t n_refusals;
+	struct gmem_party *unverified; /* committed-unverified: whose letting go was not seen */
+	size_t n_unverified;
+};
+/* Frees the arrays inside (not r itself). */
+void gmem_convert_result_free(struct gmem_convert_result *r);
+
+/*
+ * Converts ranges of a guest to target, and blocks until the outcome — while it waits it keeps
+ * delivering this handle's events, so a VMM that is both requester and participant answers its own
+ * prepare and commit. Return: 0 when the conversion ran (whatever its outcome: read ret->outcome), or
+ * -errno when gmemd refused the request. On 0, release ret with gmem_convert_result_free().
+ */
+int gmem_convert(struct gmem_client *c, const char *name, const struct gmem_range *ranges, size_t n,
+		 enum gmem_target target, unsigned flags, struct gmem_convert_result *ret);
+
+/* The same without blocking: fn runs from gmem_dispatch() once, with err 0 and the result (valid during
+ * the call), or with a negative errno and NULL. */
+typedef void (*gmem_convert_fn)(struct gmem_client *c, int err, const struct gmem_convert_result *r,
+				void *userdata);
+int gmem_convert_async(struct gmem_client *c, const char *name, const struct gmem_range *ranges, size_t n,
+		       enum gmem_target target, unsigned flags, gmem_convert_fn fn, void *userdata);
 
 #ifdef __cplusplus
 }

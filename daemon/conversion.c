@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conversion: the world around the 2PC engine. A conversion is queued on its guest, starts when it
+ * reaches the head (only granules not already in the target state take part, so a conversion that
+ * changes nothing ends at once), picks its participants — every client whose attachments overlap the
+ * changing ranges, plus the guest's vmm lease holder — and then lets twopc.c decide, carrying out its
+ * actions: messages, the timer, the backend and the map. A finished conversion is freed from a fresh
+ * loop iteration (never inside an engine callback) and the next one of its guest starts.
+ */
+#include "conversion.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "client.h"
+#include "envelope.h"
+#include "errname.h"
+#include "guest.h"
+#include "log.h"
+#include "manager.h"
+#include "sharemap.h"
+#include "util.h"
+
+struct conv_part {
+	struct client *client; /* borrowed; NULL once it is gone */
+	uint64_t client_id;
+	pid_t pid;
+	char name[GMEM_NAME_MAX + 1];
+	struct conv_range *ranges; /* owned: the changing ranges that overlap its attachments */
+	size_t n_ranges;
+};
+
+struct conversion {
+	struct manager *m;
+	struct guest *g;
+	uint64_t seq;
+	struct client *requester; /* borrowed; NULL once it is gone */
+	uint64_t req_id;
+	pid_t requester_pid;
+	bool to_private, zero;
+	struct conv_range *ranges; /* owned: requested, sorted and merged */
+	size_t n_ranges;
+	struct conv_range *eff; /* owned: the part of ranges not yet in the target state, at start */
+	size_t n_eff;
+	uint64_t bytes; /* in eff */
+
+	struct twopc tp;
+	struct twopc_part *tparts; /* owned, parallel to parts */
+	struct conv_part *parts;   /* owned */
+	size_t n_parts;
+
+	struct event *timer, *reap;
+	int64_t t0_us;
+	bool started, finished;
+	enum gmem_outcome outcome;
+	struct list_node node; /* guest->conversions */
+	struct list_node active_node; /* manager->active while started and not finished */
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+static void conv_free(struct conversion *cv)
+{
+	if (!cv)
+		return;
+	list_del(&cv->node);
+	list_del(&cv->active_node);
+	if (cv->timer)
+		event_free(cv->timer);
+	if (cv->reap)
+		event_free(cv->reap);
+	for (size_t i = 0; i < cv->n_parts; i++)
+		free(cv->parts[i].ranges);
+	if (cv->requester)
+		cv->requester->n_converts--;
+	free(cv->parts);
+	free(cv->tparts);
+	free(cv->ranges);
+	free(cv->eff);
+	free(cv);
+}
+
+static void watch_event(struct conversion *cv, int state)
+{
+	struct manager *m = cv->m;
+	struct gmem_watch_event ev = {
+		.epoch = m->epoch,
+		.seq = cv->seq,
+		.target = cv->to_private ? GMEM_PRIVATE : GMEM_SHARED,
+		.state = state,
+		.bytes = cv->started ? cv->bytes : 0,
+		.ranges = cv->started ? cv->n_eff : cv->n_ranges,
+		.participants = cv->n_parts,
+		.latency_us = cv->finished ? (uint64_t)(now_us() - cv->t0_us) : 0,
+		.requester_pid = (uint64_t)cv->requester_pid,
+	};
+	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
+	list_for_each_safe(pos, &m->clients) {
+		struct client *c = list_entry(pos, struct client, node);
+		if (c->watching && manager_may_access(m, c, cv->g))
+			client_send_event(c, GMEM_WIRE_EVENT_CONVERSION, &ev);
+	}
+}
+
+/* ---- engine ops ---- */
+
+static void op_send_prepare(struct twopc *t, struct twopc_part *tp)
+{
+	struct conversion *cv = t->user;
+	struct conv_part *p = tp->user;
+	struct gmem_prepare_event ev = {
+		.epoch = cv->m->epoch,
+		.seq = cv->seq,
+		.target = cv->to_private ? GMEM_PRIVATE : GMEM_SHARED,
+		.content = cv->zero,
+		.role = tp->role == TP_ROLE_VMM ? GMEM_ROLE_VMM : GMEM_ROLE_DEVICE,
+		/* conv_range and gmem_wire_range have the same shape: offset, length. */
+		.ranges = (struct gmem_wire_range *)p->ranges,
+		.n_ranges = p->n_ranges,
+	};
+	_Static_assert(sizeof(struct conv_range) == sizeof(struct gmem_wire_range), "range layouts differ");
+	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
+	if (p->client)
+		client_send_event(p->client, GMEM_WIRE_EVENT_PREPARE, &ev);
+}
+
+static int op_log_commit(struct twopc *t)
+{
+	struct conversion *cv = t->user;
+	/* The decision point. The journal (which makes it survive a gmemd crash) writes here. */
+	log_debug("conversion %llu of '%s': commit decided with %zu participants", (unsigned long long)cv->seq,
+		  cv->g->name, cv->n_parts);
+	return 0;
+}
+
+static void op_log_abort(struct twopc *t)
+{
+	struct conversion *cv = t->user;
+	log_debug("conversion %llu of '%s': abort decided", (unsigned long long)cv->seq, cv->g->name);
+}
+
+static void op_send_commit(struct twopc *t, struct twopc_part *tp, int wave)
+{
+	struct conversion *cv = t->user;
+	struct conv_part *p = tp->user;
+	struct gmem_commit_event ev = { .epoch = cv->m->epoch, .seq = cv->seq, .wave = (uint64_t)wave };
+	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
+	if (p->client)
+		client_send_event(p->client, GMEM_WIRE_EVENT_COMMIT, &ev);
+}
+
+static void op_send_abort(struct twopc *t, struct twopc_part *tp)
+{
+	struct conversion *cv = t->user;
+	struct conv_part *p = tp->user;
+	struct gmem_conv_event ev = { .epoch = cv->m->epoch, .seq = cv->seq };
+	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
+	if (p->client)
+		client_send_event(p->client, GMEM_WIRE_EVENT_ABORT, &ev);
+}
+
+static void op_backend(struct twopc *t)
+{
+	struct conversion *cv = t->user;
+	struct manager *m = cv->m;
+	struct guest *g = cv->g;
+	enum share_state st = cv->to_private ? SHARE_PRIVATE : SHARE_SHARED;
+
+	t->backend_err = -m->bops->guest_convert(m->backend, g->mem, cv->eff, cv->n_eff, cv->to_private, cv->zero);
+	if (t->backend_err)
+		log_errno(LOG_ERR, -t->backend_err, "conversion %llu of '%s': backend", (unsigned long long)cv->seq,
+			  g->name);
+	/* Recorded only now: for to-private every device has let go, for to-shared none maps yet. */
+	for (size_t i = 0; i < cv->n_eff; i++) {
+		int r = sharemap_set(g->map, cv->eff[i].offset / g->granule, cv->eff[i].length / g->granule, st);
+		if (r < 0)
+			log_errno(LOG_CRIT, r, "conversion %llu of '%s': the shareability map could not record it",
+				  (unsigned long long)cv->seq, g->name);
+	}
+	twopc_event(t, TE_BACKEND_DONE, NULL);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conversion *cv = arg;
+	(void)fd;
+	(void)what;
+	twopc_event(&cv->tp, TE_TIMEOUT, NULL);
+}
+
+static void op_timer(struct twopc *t, uint64_t ms)
+{
+	struct conversion *cv = t->user;
+	if (ms == 0) {
+		event_del(cv->timer);
+		return;
+	}
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	event_add(cv->timer, &tv);
+}
+
+static void fill_party(struct gmem_wire_party *w, const struct conv_part *p)
+{
+	w->client_id = p->client_id;
+	w->pid = (uint64_t)p->pid;
+	snprintf(w->client_name, sizeof(w->client_name), "%s", p->name);
+}
+
+static void reply_requester(struct conversion *cv)
+{
+	struct gmem_convert_reply r = {
+		.epoch = cv->m->epoch,
+		.seq = cv->seq,
+		.outcome = cv->outcome,
+		.changed = cv->outcome == GMEM_ABORTED ? 0 : cv->bytes,
+		.participants = cv->n_parts,
+		.latency_us = (uint64_t)(now_us() - cv->t0_us),
+	};
+	struct gmem_wire_refusal ref[GMEM_REFUSALS_MAX];
+	struct gmem_wire_party unv[GMEM_REFUSALS_MAX];
+
+	for (size_t i = 0; i < cv->n_parts; i++) {
+		const struct twopc_part *tp = &cv->tparts[i];
+		const struct conv_part *p = &cv->parts[i];
+		/* Who made it abort: a no, or no vote at all (timed out, or left first). */
+		bool refused = cv->outcome == GMEM_ABORTED && (tp->state == TPP_NO || (!tp->voted && (tp->timed_out ||
+			       tp->gone)));
+		if (refused && r.n_refusals < GMEM_REFUSALS_MAX) {
+			struct gmem_wire_refusal *w = &ref[r.n_refusals++];
+			memset(w, 0, sizeof(*w));
+			w->client_id = p->client_id;
+			w->pid = (uint64_t)p->pid;
+			snprintf(w->client_name, sizeof(w->client_name), "%s", p->name);
+			const char *en = tp->no_err ? gmem_errno_name(tp->no_err) : NULL;
+			snprintf(w->err, sizeof(w->err), "%s",
+				 en ? en : tp->timed_out ? "ETIMEDOUT" : tp->gone ? "ECONNRESET" : "EIO");
+			snprintf(w->reason, sizeof(w->reason), "%s",
+				 tp->state == TPP_NO ? tp->reason
+				 : tp->timed_out     ? "did not vote in time"
+						     : "disconnected before voting");
+			w->timed_out = tp->timed_out;
+			w->gone = tp->gone;
+		}
+		if (cv->outcome == GMEM_COMMITTED_UNVERIFIED && tp->state != TPP_ACKED &&
+		    r.n_unverified < GMEM_REFUSALS_MAX)
+			fill_party(&unv[r.n_unverified++], p);
+	}
+	r.refusals = ref;
+	r.unverified = unv;
+
+	char *buf;
+	size_t len;
+	if (gmem_build_reply(cv->req_id, GMEM_OP_CONVERT, &r, &buf, &len) == 0)
+		client_send(cv->requester, buf, len, -EBADF);
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg);
+
+static void finish(struct conversion *cv, enum gmem_outcome outcome)
+{
+	struct gmem_done_event ev = { .epoch = cv->m->epoch, .seq = cv->seq, .outcome = outcome };
+
+	cv->finished = true;
+	cv->outcome = outcome;
+	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
+	for (size_t i = 0; i < cv->n_parts; i++)
+		if (cv->parts[i].client)
+			client_send_event(cv->parts[i].client, GMEM_WIRE_EVENT_DONE, &ev);
+	if (cv->requester)
+		reply_requester(cv);
+	log_info("conversion %llu of '%s' to %s: %s, %llu bytes, %zu participants, %lld us",
+		 (unsigned long long)cv->seq, cv->g->name, cv->to_private ? "private" : "shared",
+		 gmem_outcome_names[outcome], (unsigned long long)cv->bytes, cv->n_parts,
+		 (long long)(now_us() - cv->t0_us));
+	watch_event(cv, outcome == GMEM_COMMITTED ? 3 : outcome == GMEM_ABORTED ? 4 : 5);
+	list_del(&cv->active_node);
+	event_active(cv->reap, EV_TIMEOUT, 0);
+}
+
+static void op_finish(struct twopc *t)
+{
+	struct conversion *cv = t->user;
+	finish(cv, t->state == TP_ABORTED ? GMEM_ABORTED : t->unverified ? GMEM_COMMITTED_UNVERIFIED : GMEM_COMMITTED);
+}
+
+static const struct twopc_ops engine_ops = {
+	.send_prepare = op_send_prepare,
+	.log_commit = op_log_commit,
+	.log_abort = op_log_abort,
+	.send_commit = op_send_commit,
+	.send_abort = op_send_abort,
+	.backend = op_backend,
+	.timer = op_timer,
+	.finish = op_finish,
+};
+
+/* ---- starting ---- */
+
+struct eff_walk {
+	struct conversion *cv;
+	enum share_state target;
+	int err;
+};
+
+static int collect_eff(uint64_t start, uint64_t len, enum share_state state, void *arg)
+{
+	struct eff_walk *w = arg;
+	struct conversion *cv = w->cv;
+	if (state == w->target)
+		return 0;
+	uint64_t gr = cv->g->granule;
+	/* Runs that touch are one range: the walk reports maximal runs, but two requested ranges can meet. */
+	if (cv->n_eff && cv->eff[cv->n_eff - 1].offset + cv->eff[cv->n_eff - 1].length == start * gr) {
+		cv->eff[cv->n_eff - 1].length += len * gr;
+	} else {
+		if (cv->n_eff == GMEM_RANGES_MAX)
+			return -E2BIG;
+		cv->eff[cv->n_eff].offset = start * gr;
+		cv->eff[cv->n_eff].length = len * gr;
+		cv->n_eff++;
+	}
+	cv->bytes += len * gr;
+	return 0;
+}
+
+static int add_part(struct conversion *cv, struct client *c, enum twopc_role role)
+{
+	struct conv_part *p = &cv->parts[cv->n_parts];
+	struct twopc_part *tp = &cv->tparts[cv->n_parts];
+
+	memset(p, 0, sizeof(*p));
+	memset(tp, 0, sizeof(*tp));
+	p->client = c;
+	p->client_id = c->id;
+	p->pid = c->pid;
+	snprintf(p->name, sizeof(p->name), "%s", c->name);
+	p->ranges = calloc(cv->n_eff, sizeof(*p->ranges));
+	if (!p->ranges)
+		return -ENOMEM;
+	/* A vmm answers for the whole guest; a device for the changing ranges its attachments touch. */
+	for (size_t i = 0; i < cv->n_eff; i++) {
+		bool mine = role == TP_ROLE_VMM;
+		list_for_each(pos, &c->attachments) {
+			struct attachment *a = list_entry(pos, struct attachment, client_node);
+			if (a->guest == cv->g && overlaps(a->offset, a->length, cv->eff[i].offset, cv->eff[i].length))
+				mine = true;
+		}
+		if (mine)
+			p->ranges[p->n_ranges++] = cv->eff[i];
+	}
+	tp->role = role;
+	tp->user = p;
+	cv->n_parts++;
+	return 0;
+}
+
+static bool client_touches(struct conversion *cv, struct client *c)
+{
+	list_for_each(pos, &c->attachments) {
+		struct attachment *a = list_entry(pos, struct attachment, client_node);
+		if (a->guest != cv->g)
+			continue;
+		for (size_t i = 0; i < cv->n_eff; i++)
+			if (overlaps(a->offset, a->length, cv->eff[i].offset, cv->eff[i].length))
+				return true;
+	}
+	return false;
+}
+
+static int start(struct conversion *cv)
+{
+	struct manager *m = cv->m;
+	struct guest *g = cv->g;
+	struct eff_walk w = { .cv = cv, .target = cv->to_private ? SHARE_PRIVATE : SHARE_SHARED };
+	int r;
+
+	cv->started = true;
+	list_add_tail(&m->active, &cv->active_node);
+	cv->eff = calloc(GMEM_RANGES_MAX, sizeof(*cv->eff));
+	if (!cv->eff)
+		return -ENOMEM;
+	for (size_t i = 0; i < cv->n_ranges; i++) {
+		r = sharemap_walk(g->map, cv->ranges[i].offset / g->granule, cv->ranges[i].length / g->granule,
+				  collect_eff, &w);
+		if (r < 0)
+			return r;
+	}
+	watch_event(cv, 1);
+	if (cv->n_eff == 0) {
+		/* Nothing changes: nobody needs to hear about it. */
+		finish(cv, GMEM_COMMITTED);
+		return 0;
+	}
+
+	size_t max = m->n_clients;
+	cv->parts = calloc(max ? max : 1, sizeof(*cv->parts));
+	cv->tparts = calloc(max ? max : 1, sizeof(*cv->tparts));
+	if (!cv->parts || !cv->tparts)
+		return -ENOMEM;
+	list_for_each(pos, &m->clients) {
+		struct client *c = list_entry(pos, struct client, node);
+		if (c == g->lease)
+			r = add_part(cv, c, TP_ROLE_VMM);
+		else if (client_touches(cv, c))
+			r = add_part(cv, c, TP_ROLE_DEVICE);
+		else
+			continue;
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < cv->n_parts; i++)
+		cv->tparts[i].user = &cv->parts[i];
+
+	cv->tp.prepare_timeout_ms = m->prepare_timeout_ms;
+	cv->tp.ack_timeout_ms = m->ack_timeout_ms;
+	twopc_init(&cv->tp, cv->to_private, cv->tparts, cv->n_parts, &engine_ops, cv);
+	twopc_event(&cv->tp, TE_START, NULL);
+	return 0;
+}
+
+static void start_next(struct manager *m, struct guest *g)
+{
+	while (!list_empty(&g->conversions)) {
+		struct conversion *cv = list_entry(g->conversions.next, struct conversion, node);
+		if (cv->started)
+			return;
+		int r = start(cv);
+		if (r == 0)
+			return;
+		/* Out of memory at start: this one fails alone; the queue goes on. */
+		log_errno(LOG_ERR, r, "conversion %llu of '%s' could not start", (unsigned long long)cv->seq, g->name);
+		if (cv->requester)
+			client_send_error(cv->requester, true, cv->req_id, r, "gmemd could not start the conversion");
+		conv_free(cv);
+	}
+	(void)m;
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct conversion *cv = arg;
+	struct manager *m = cv->m;
+	struct guest *g = cv->g;
+	(void)fd;
+	(void)what;
+	conv_free(cv);
+	start_next(m, g);
+}
+
+/* ---- requests ---- */
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct gmem_wire_range *x = a, *y = b;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+int conversion_request(struct manager *m, struct client *c, uint64_t req_id, struct guest *g,
+		       const struct gmem_convert_args *a, char *errmsg, size_t errlen)
+{
+	if (a->force && !m->bops->enforcing) {
+		snprintf(errmsg, errlen, "force needs an enforcing backend (kmod): memfd cannot take memory away");
+		return -EOPNOTSUPP;
+	}
+	if (a->n_ranges == 0) {
+		snprintf(errmsg, errlen, "no ranges");
+		return -EINVAL;
+	}
+	if (c->n_converts >= GMEM_CONVERTS_MAX) {
+		snprintf(errmsg, errlen, "at most %d conversions in flight per connection", GMEM_CONVERTS_MAX);
+		return -EAGAIN;
+	}
+	for (size_t i = 0; i < a->n_ranges; i++) {
+		int r = guest_check_range(g, a->ranges[i].offset, a->ranges[i].length);
+		if (r < 0) {
+			snprintf(errmsg, errlen, "range %zu [%llu, +%llu) %s", i, (unsigned long long)a->ranges[i].offset,
+				 (unsigned long long)a->ranges[i].length,
+				 r == -EINVAL ? "is not aligned to the granule" : "ends past the guest's size");
+			return r;
+		}
+	}
+
+	struct conversion *cv = calloc(1, sizeof(*cv));
+	if (!cv)
+		return -ENOMEM;
+	list_init(&cv->node);
+	list_init(&cv->active_node);
+	cv->m = m;
+	cv->g = g;
+	cv->seq = ++m->next_conv_seq;
+	cv->requester = c;
+	cv->requester_pid = c->pid;
+	cv->req_id = req_id;
+	cv->to_private = a->target == GMEM_PRIVATE;
+	cv->zero = a->content == 1;
+	cv->t0_us = now_us();
+	cv->ranges = calloc(a->n_ranges, sizeof(*cv->ranges));
+	cv->timer = evtimer_new(m->base, on_timer, cv);
+	cv->reap = event_new(m->base, -1, 0, on_reap, cv);
+	if (!cv->ranges || !cv->timer || !cv->reap) {
+		cv->requester = NULL;
+		conv_free(cv);
+		return -ENOMEM;
+	}
+	/* Sorted and merged, so the map is walked once per byte and overlapping ranges count once. */
+	struct gmem_wire_range *sorted = malloc(a->n_ranges * sizeof(*sorted));
+	if (!sorted) {
+		cv->requester = NULL;
+		conv_free(cv);
+		return -ENOMEM;
+	}
+	memcpy(sorted, a->ranges, a->n_ranges * sizeof(*sorted));
+	qsort(sorted, a->n_ranges, sizeof(*sorted), cmp_range);
+	for (size_t i = 0; i < a->n_ranges; i++) {
+		struct conv_range *last = cv->n_ranges ? &cv->ranges[cv->n_ranges - 1] : NULL;
+		if (last && sorted[i].offset <= last->offset + last->length) {
+			uint64_t end = MAX(last->offset + last->length, sorted[i].offset + sorted[i].length);
+			last->length = end - last->offset;
+		} else {
+			cv->ranges[cv->n_ranges].offset = sorted[i].offset;
+			cv->ranges[cv->n_ranges].length = sorted[i].length;
+			cv->n_ranges++;
+		}
+	}
+	free(sorted);
+
+	c->n_converts++;
+	list_add_tail(&g->conversions, &cv->node);
+	watch_event(cv, 0);
+	if (g->conversions.next == &cv->node)
+		start_next(m, g);
+	return 0;
+}
+
+static struct conversion *find_active(struct manager *m, uint64_t epoch, uint64_t seq)
+{
+	if (epoch != m->epoch)
+		return NULL;
+	list_for_each(pos, &m->active) {
+		struct conversion *cv = list_entry(pos, struct conversion, active_node);
+		if (cv->seq == seq)
+			return cv;
+	}
+	return NULL;
+}
+
+static struct twopc_part *find_part(struct conversion *cv, struct client *c)
+{
+	for (size_t i = 0; i < cv->n_parts; i++)
+		if (cv->parts[i].client == c)
+			return &cv->tparts[i];
+	return NULL;
+}
+
+int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_args *a, char *errmsg,
+		    size_t errlen)
+{
+	struct conversion *cv = find_active(m, a->epoch, a->seq);
+	if (!cv || cv->finished) {
+		snprintf(errmsg, errlen, "conversion %llu is not awaiting votes (it ended, or is of an earlier gmemd)",
+			 (unsigned long long)a->seq);
+		return -ESTALE;
+	}
+	struct twopc_part *tp = find_part(cv, c);
+	if (!tp) {
+		snprintf(errmsg, errlen, "this client is not a participant of conversion %llu",
+			 (unsigned long long)a->seq);
+		return -ENOENT;
+	}
+	if (tp->state != TPP_INVITED) {
+		snprintf(errmsg, errlen, "this client already voted");
+		return -EALREADY;
+	}
+	if (a->vote == 1) {
+		int e = a->err[0] ? gmem_errno_from_name(a->err) : 0;
+		tp->no_err = e ? e : EPERM;
+		snprintf(tp->reason, sizeof(tp->reason), "%s", a->reason[0] ? a->reason : "refused");
+	}
+	int r = twopc_event(&cv->tp, a->vote == 0 ? TE_VOTE_YES : TE_VOTE_NO, tp);
+	if (r == -ESTALE)
+		snprintf(errmsg, errlen, "conversion %llu is past voting", (unsigned long long)a->seq);
+	return r;
+}
+
+int conversion_ack(struct manager *m, struct client *c, const struct gmem_ack_args *a, char *errmsg,
+		   size_t errlen)
+{
+	struct conversion *cv = find_active(m, a->epoch, a->seq);
+	if (!cv || cv->finished) {
+		snprintf(errmsg, errlen, "conversion %llu is not awaiting acks", (unsigned long long)a->seq);
+		return -ESTALE;
+	}
+	struct twopc_part *tp = find_part(cv, c);
+	if (!tp) {
+		snprintf(errmsg, errlen, "this client is not a participant of conversion %llu",
+			 (unsigned long long)a->seq);
+		return -ENOENT;
+	}
+	if (tp->state == TPP_ACKED) {
+		snprintf(errmsg, errlen, "already acked");
+		return -EALREADY;
+	}
+	if (tp->state != TPP_COMMITTING) {
+		snprintf(errmsg, errlen, "no commit was sent to this client yet");
+		return -ESTALE;
+	}
+	return twopc_event(&cv->tp, TE_ACK, tp);
+}
+
+void conversion_client_gone(struct manager *m, struct client *c)
+{
+	list_for_each(pos, &m->guests.order) {
+		struct guest *g = list_entry(pos, struct guest, order);
+		list_for_each(p2, &g->conversions) {
+			struct conversion *cv = list_entry(p2, struct conversion, node);
+			if (cv->requester == c) {
+				cv->requester = NULL;
+				c->n_converts--;
+			}
+		}
+	}
+	list_for_each_safe(pos, &m->active) {
+		struct conversion *cv = list_entry(pos, struct conversion, active_node);
+		struct twopc_part *tp = find_part(cv, c);
+		if (!tp)
+			continue;
+		((struct conv_part *)tp->user)->client = NULL;
+		twopc_event(&cv->tp, tp->state == TPP_INVITED ? TE_GONE_UNVOTED : TE_GONE_VOTED, tp);
+	}
+}
+
+void conversion_guest_release(struct guest *g)
+{
+	list_for_each_safe(pos, &g->conversions) {
+		struct conversion *cv = list_entry(pos, struct conversion, node);
+		cv->requester = NULL; /* gmemd is stopping: its clients are being freed */
+		conv_free(cv);
+	}
+}
+
+void conversion_guest_gone(struct manager *m, struct guest *g)
+{
+	list_for_each_safe(pos, &g->conversions) {
+		struct conversion *cv = list_entry(pos, struct conversion, node);
+		if (!cv->started) {
+			if (cv->requester)
+				client_send_error(cv->requester, true, cv->req_id, -ECANCELED,
+						  "the guest was destroyed before the conversion started");
+		} else if (!cv->finished) {
+			/* Not yet decided: abort as usual. Decided: the decision stands and ends here, since
+			 * the memory it was about is gone. */
+			if (twopc_event(&cv->tp, TE_CANCEL, NULL) < 0)
+				finish(cv, cv->tp.unverified ? GMEM_COMMITTED_UNVERIFIED : GMEM_COMMITTED);
+		}
+		conv_free(cv);
+	}
+	(void)m;
+}
+
+bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len)
+{
+	if (list_empty(&g->conversions))
+		return false;
+	const struct conversion *cv = list_entry(g->conversions.next, struct conversion, node);
+	if (!cv->started || cv->finished)
+		return false;
+	for (size_t i = 0; i < cv->n_eff; i++)
+		if (overlaps(off, len, cv->eff[i].offset, cv->eff[i].length))
+			return true;
+	return false;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conversion: everything around the 2PC engine that touches the world — the per-guest FIFO of
+ * conversions (one in flight per guest, guests in parallel), choosing the participants, the messages
+ * to them, the timer, the backend step, the shareability map, and the reply to the requester.
+ * The decisions themselves are twopc.c's.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmem-proto.h"
+#include "list.h"
+#include "twopc.h"
+
+struct manager;
+struct client;
+struct guest;
+
+struct conv_range {
+	uint64_t offset, length; /* bytes, granule-aligned */
+};
+
+/*
+ * Queues a conversion of g requested by c (request id req_id, answered when it ends). The ranges are
+ * validated, sorted and merged here. Return: 0 (the reply comes later), or -errno with *errmsg set
+ * (the caller answers at once).
+ */
+int conversion_request(struct manager *m, struct client *c, uint64_t req_id, struct guest *g,
+		       const struct gmem_convert_args *a, char *errmsg, size_t errlen);
+
+/* A participant's vote or ack. Return: 0, -ESTALE (not awaited any more), -ENOENT, -EALREADY. */
+int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_args *a, char *errmsg,
+		    size_t errlen);
+int conversion_ack(struct manager *m, struct client *c, const struct gmem_ack_args *a, char *errmsg,
+		   size_t errlen);
+
+/* A client went away: it stops being a participant (its yes stands) and a requester. Called from the
+ * manager's reaper, on a fresh stack, never from inside a send: a failed send inside an engine callback
+ * must not re-enter the conversions it is part of. */
+void conversion_client_gone(struct manager *m, struct client *c);
+/* The guest is being destroyed: conversions not yet decided abort, decided ones end now. */
+void conversion_guest_gone(struct manager *m, struct guest *g);
+/* gmemd is stopping: frees the guest's conversions without a word to anyone. */
+void conversion_guest_release(struct guest *g);
+/* Whether [off, off+len) overlaps the conversion in flight on g (attach refuses it). */
+bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len);
