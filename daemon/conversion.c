@@ -265,8 +265,18 @@ static void reply_requester(struct conversion *cv)
 
 	char *buf;
 	size_t len;
-	if (gmem_build_reply(cv->req_id, GMEM_OP_CONVERT, &r, &buf, &len) == 0)
+	int e;
+	/* Reasons are the participants' text: escaped control characters take 6 bytes each, so many long
+	 * ones may not fit one datagram. Report fewer rather than leave the requester unanswered. */
+	while ((e = gmem_build_reply(cv->req_id, GMEM_OP_CONVERT, &r, &buf, &len)) == -EMSGSIZE &&
+	       (r.n_refusals || r.n_unverified)) {
+		r.n_refusals /= 2;
+		r.n_unverified /= 2;
+	}
+	if (e == 0)
 		client_send(cv->requester, buf, len, -EBADF);
+	else
+		client_send_error(cv->requester, true, cv->req_id, e, "gmemd could not build the outcome");
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg);

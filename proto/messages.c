@@ -157,7 +157,7 @@ static const struct gmem_field party_fields[] = {
 };
 const struct gmem_field gmem_convert_reply_fields[] = {
 	GMEM_FIELD_U64(struct gmem_convert_reply, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
-	GMEM_FIELD_U64(struct gmem_convert_reply, seq, "seq", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_convert_reply, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
 	GMEM_FIELD_ENUM(struct gmem_convert_reply, outcome, "outcome", gmem_outcome_names, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_convert_reply, changed, "changed", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_U64(struct gmem_convert_reply, participants, "participants", 0, GMEM_INT_MAX, 0),

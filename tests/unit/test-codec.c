@@ -5,8 +5,9 @@
  *
  * Round trips iterate gmem_ops[] and gmem_events[], so an op added to the table without an example in
  * fill_example() fails here. The decode rejections are table-driven too: every field of every payload
- * table gets the wrong JSON types, out-of-bounds values and bad strings of its type, and each must fail
- * with the exact errno and a message naming the field. Decode failures are never followed by
+ * table (and of the element table of every array field, reached through .sub) gets the wrong JSON types,
+ * out-of-bounds values and bad strings of its type, and each must fail with the exact errno and a message
+ * naming the field. Decode failures are never followed by
  * gmem_fields_release(), so under LeakSanitizer a failure path that forgets to free shows up as a leak.
  */
 #include <stdarg.h>
@@ -515,6 +516,7 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 			r->unverified = parties_src;
 			r->n_unverified = 2;
 		} else {
+			r->seq = 1; /* conversion numbers start at 1, as in votes, acks and events */
 			r->outcome = GMEM_COMMITTED;
 		}
 	} else if (fields == gmem_vote_args_fields) {
@@ -3028,6 +3030,320 @@ static void test_msg_size_limit(void **state)
 	free(g);
 }
 
+/* Decodes the body of a built datagram (a request's args, a reply's result or an event's data) with
+ * fields into out (zeroed by the caller); returns gmem_decode's result, e filled. */
+static int decode_datagram(const char *buf, size_t len, const struct gmem_field *fields, void *out, unsigned flags,
+			   struct gmem_codec_error *e)
+{
+	struct json_object *root = parse_ok(buf, len);
+	struct gmem_envelope env;
+
+	memset(e, 0, sizeof(*e));
+	int r = json_object_object_get_ex(root, "op", NULL) ? gmem_envelope_parse_request(root, &env, e)
+							     : gmem_envelope_parse_incoming(root, &env, e);
+	if (r != 0)
+		fail_msg("envelope: %d (%s)", r, e->msg);
+	r = gmem_decode(fields, env.body, out, flags, e);
+	json_object_put(root);
+	return r;
+}
+
+/* The most elements of which a datagram still holds, by bisection; build sets the count and builds. */
+static size_t most_that_fit(size_t lo, size_t hi, int (*build)(size_t n, void *arg, char **buf, size_t *len),
+			    void *arg)
+{
+	/* lo fits, hi does not */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		char *buf = NULL;
+		size_t len;
+		int r = build(mid, arg, &buf, &len);
+		if (r == 0) {
+			check_datagram(buf, len);
+			free(buf);
+			lo = mid;
+		} else {
+			assert_int_equal(r, -EMSGSIZE);
+			assert_null(buf);
+			hi = mid;
+		}
+	}
+	return lo;
+}
+
+static void worst_convert_args(struct gmem_convert_args *a, struct gmem_wire_range *rg, size_t n)
+{
+	memset(a, 0, sizeof(*a));
+	memcpy(a->name, name64, GMEM_NAME_MAX);
+	a->ranges = rg;
+	a->n_ranges = n;
+	a->target = GMEM_PRIVATE; /* the longer name */
+	a->content = 1;           /* "zero" */
+	a->force = true;
+}
+
+static int build_convert_request(size_t n, void *arg, char **buf, size_t *len)
+{
+	struct gmem_convert_args a;
+	worst_convert_args(&a, arg, n);
+	return gmem_build_request(I64MAX, GMEM_OP_CONVERT, &a, buf, len);
+}
+
+/* A convert request of GMEM_RANGES_MAX ranges fits in a datagram whatever the ranges (the daemon relies on
+ * it, and it passes the same ranges on in prepare events); one more range is E2BIG. */
+static void test_convert_ranges_size_limit(void **state)
+{
+	static const uint64_t bigs[] = { WIRE_SIZE_MAX, UINT64_MAX };
+	const size_t nmax = GMEM_RANGES_MAX + 200;
+	struct gmem_wire_range *rg = xcalloc(nmax * sizeof(*rg));
+	struct gmem_codec_error e;
+	struct gmem_convert_args a, got;
+	char *buf;
+	size_t len;
+	(void)state;
+
+	for (size_t b = 0; b < sizeof(bigs) / sizeof(bigs[0]); b++) {
+		for (size_t i = 0; i < nmax; i++)
+			rg[i] = (struct gmem_wire_range){ .offset = bigs[b], .length = bigs[b] };
+		worst_convert_args(&a, rg, GMEM_RANGES_MAX);
+		buf = NULL;
+		int r = gmem_build_request(I64MAX, GMEM_OP_CONVERT, &a, &buf, &len);
+		if (r != 0)
+			fail_msg("convert request, %d ranges of %ju: %d", GMEM_RANGES_MAX, (uintmax_t)bigs[b], r);
+		check_datagram(buf, len);
+		print_message("worst-case convert request, %d ranges, integers %ju: %zu bytes, %zu under GMEM_MSG_MAX\n",
+			      GMEM_RANGES_MAX, (uintmax_t)bigs[b], len, (size_t)GMEM_MSG_MAX - len);
+		assert_true(len < GMEM_MSG_MAX);
+		if (bigs[b] == WIRE_SIZE_MAX) { /* the largest valid request: the daemon decodes it whole */
+			memset(&got, 0, sizeof(got));
+			r = decode_datagram(buf, len, gmem_convert_args_fields, &got, GMEM_DECODE_STRICT, &e);
+			if (r != 0)
+				fail_msg("decoding the worst-case convert request: %d (%s)", r, e.msg);
+			assert_int_equal(got.n_ranges, GMEM_RANGES_MAX);
+			assert_memory_equal(got.ranges, rg, GMEM_RANGES_MAX * sizeof(*rg));
+			assert_string_equal(got.name, name64);
+			gmem_fields_release(gmem_convert_args_fields, &got);
+		}
+		free(buf);
+		size_t most = most_that_fit(GMEM_RANGES_MAX, nmax, build_convert_request, rg);
+		print_message("worst-case ranges per datagram, integers %ju: %zu (limit is %d)\n", (uintmax_t)bigs[b],
+			      most, GMEM_RANGES_MAX);
+	}
+
+	/* GMEM_RANGES_MAX + 1 valid ranges: still a datagram a client can send, which the daemon refuses
+	 * with E2BIG naming 'ranges', freeing what it decoded. */
+	for (size_t i = 0; i < nmax; i++)
+		rg[i] = (struct gmem_wire_range){ .offset = WIRE_SIZE_MAX, .length = WIRE_SIZE_MAX };
+	worst_convert_args(&a, rg, GMEM_RANGES_MAX + 1);
+	assert_int_equal(gmem_build_request(7, GMEM_OP_CONVERT, &a, &buf, &len), 0);
+	check_datagram(buf, len);
+	print_message("convert request with %d ranges: %zu bytes\n", GMEM_RANGES_MAX + 1, len);
+	memset(&got, 0, sizeof(got));
+	int r = decode_datagram(buf, len, gmem_convert_args_fields, &got, GMEM_DECODE_STRICT, &e);
+	if (r != -E2BIG)
+		fail_msg("%d ranges: decode returned %d (%s), want -E2BIG", GMEM_RANGES_MAX + 1, r, r ? e.msg : "ok");
+	assert_int_equal(e.err, -E2BIG);
+	assert_true(has_substr(e.msg, "'ranges'"));
+	assert_released(gmem_convert_args_fields, &got, "1025 ranges");
+	free(buf);
+
+	/* The prepare event carrying GMEM_RANGES_MAX ranges to each participant fits too, and decodes back. */
+	struct gmem_prepare_event p, pgot;
+	memset(&p, 0, sizeof(p));
+	p.epoch = p.seq = I64MAX;
+	memcpy(p.guest, name64, GMEM_NAME_MAX);
+	p.target = GMEM_PRIVATE;
+	p.content = 0; /* "preserve", the longer name */
+	p.role = GMEM_ROLE_DEVICE;
+	p.ranges = rg;
+	p.n_ranges = GMEM_RANGES_MAX;
+	assert_int_equal(gmem_build_event(GMEM_WIRE_EVENT_PREPARE, &p, &buf, &len), 0);
+	check_datagram(buf, len);
+	print_message("worst-case prepare event, %d ranges: %zu bytes, %zu under GMEM_MSG_MAX\n", GMEM_RANGES_MAX, len,
+		      (size_t)GMEM_MSG_MAX - len);
+	assert_true(len < GMEM_MSG_MAX);
+	memset(&pgot, 0, sizeof(pgot));
+	assert_int_equal(decode_datagram(buf, len, gmem_prepare_event_fields, &pgot, GMEM_DECODE_STRICT, &e), 0);
+	assert_int_equal(pgot.n_ranges, GMEM_RANGES_MAX);
+	assert_memory_equal(pgot.ranges, rg, GMEM_RANGES_MAX * sizeof(*rg));
+	gmem_fields_release(gmem_prepare_event_fields, &pgot);
+	free(buf);
+	free(rg);
+}
+
+struct worst_reply {
+	struct gmem_wire_refusal ref[GMEM_REFUSALS_MAX + 64];
+	struct gmem_wire_party unv[GMEM_REFUSALS_MAX + 64];
+	size_t n_unverified;
+};
+
+/* 64-byte client names, 31-byte errno names, every integer at its maximum; reason is unit repeated to
+ * GMEM_TEXT_MAX - 1 bytes. */
+static void worst_reply_init(struct worst_reply *w, char reason_unit)
+{
+	memset(w, 0, sizeof(*w));
+	for (size_t i = 0; i < GMEM_REFUSALS_MAX + 64; i++) {
+		struct gmem_wire_refusal *f = &w->ref[i];
+		f->client_id = f->pid = I64MAX;
+		memcpy(f->client_name, name64, GMEM_NAME_MAX);
+		memset(f->err, 'E', sizeof(f->err) - 1);
+		memset(f->reason, reason_unit, sizeof(f->reason) - 1);
+		f->timed_out = f->gone = true;
+		struct gmem_wire_party *u = &w->unv[i];
+		u->client_id = u->pid = I64MAX;
+		memcpy(u->client_name, name64, GMEM_NAME_MAX);
+	}
+}
+
+static void worst_reply_fill(struct gmem_convert_reply *r, struct worst_reply *w, size_t n_refusals)
+{
+	memset(r, 0, sizeof(*r));
+	r->epoch = r->seq = r->changed = r->participants = r->latency_us = I64MAX;
+	r->outcome = GMEM_COMMITTED_UNVERIFIED; /* the longest name */
+	r->refusals = w->ref;
+	r->n_refusals = n_refusals;
+	r->unverified = w->unv;
+	r->n_unverified = w->n_unverified;
+}
+
+static int build_convert_reply(size_t n, void *arg, char **buf, size_t *len)
+{
+	struct gmem_convert_reply r;
+	worst_reply_fill(&r, arg, n);
+	return gmem_build_reply(I64MAX, GMEM_OP_CONVERT, &r, buf, len);
+}
+
+/*
+ * A convert reply listing GMEM_REFUSALS_MAX refusers, each with a 64-byte client name and a 255-byte
+ * reason, fits in a datagram: the daemon sends it in one piece. Also with GMEM_REFUSALS_MAX unverified
+ * parties on top (the daemon never sends both, the table allows it), and with reasons whose every byte
+ * JSON escapes in two. Reasons are votes' text copied verbatim, and control characters grow six-fold
+ * (\u0001): that case is measured, and the codec must refuse it whole (-EMSGSIZE) rather than send more
+ * than a datagram.
+ */
+static void test_convert_reply_size_limit(void **state)
+{
+	static const struct {
+		const char *what;
+		char unit;
+		bool must_fit;
+	} reasons[] = {
+		{ "255-byte plain reasons", 'r', true },
+		{ "255 '\"' reasons (2-byte escapes)", '"', true },
+		{ "255 '\\x01' reasons (6-byte escapes)", '\x01', false },
+	};
+	struct worst_reply *w = xcalloc(sizeof(*w));
+	struct gmem_convert_reply r, got;
+	struct gmem_codec_error e;
+	char *buf;
+	size_t len;
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(reasons) / sizeof(reasons[0]); k++) {
+		worst_reply_init(w, reasons[k].unit);
+		for (int with_unv = 0; with_unv <= 1; with_unv++) {
+			w->n_unverified = with_unv ? GMEM_REFUSALS_MAX : 0;
+			worst_reply_fill(&r, w, GMEM_REFUSALS_MAX);
+			buf = NULL;
+			len = 12345;
+			int rc = gmem_build_reply(I64MAX, GMEM_OP_CONVERT, &r, &buf, &len);
+			size_t most = most_that_fit(0, GMEM_REFUSALS_MAX + 64, build_convert_reply, w);
+			if (rc == 0) {
+				check_datagram(buf, len);
+				print_message("worst-case convert reply, %d refusals, %s%s: %zu bytes, %zu under "
+					      "GMEM_MSG_MAX; %zu refusals fit\n", GMEM_REFUSALS_MAX, reasons[k].what,
+					      with_unv ? " + 64 unverified" : "", len, (size_t)GMEM_MSG_MAX - len, most);
+				assert_true(len < GMEM_MSG_MAX);
+				/* It decodes back, strictly, as sent. */
+				memset(&got, 0, sizeof(got));
+				int dr = decode_datagram(buf, len, gmem_convert_reply_fields, &got, GMEM_DECODE_STRICT, &e);
+				if (dr != 0)
+					fail_msg("%s: decode: %d (%s)", reasons[k].what, dr, e.msg);
+				assert_fields_equal(gmem_convert_reply_fields, &r, &got, "convert.result");
+				gmem_fields_release(gmem_convert_reply_fields, &got);
+				free(buf);
+			} else {
+				/* Too big: refused whole, nothing returned. */
+				assert_int_equal(rc, -EMSGSIZE);
+				assert_null(buf);
+				assert_int_equal(len, 12345);
+				print_message("worst-case convert reply, %d refusals, %s%s: does not fit (-EMSGSIZE); "
+					      "%zu refusals fit\n", GMEM_REFUSALS_MAX, reasons[k].what,
+					      with_unv ? " + 64 unverified" : "", most);
+				if (reasons[k].must_fit)
+					fail_msg("%s: a convert reply with %d refusals does not fit in a datagram",
+						 reasons[k].what, GMEM_REFUSALS_MAX);
+			}
+		}
+	}
+	free(w);
+}
+
+static void worst_map_reply(struct gmem_map_reply *r, struct gmem_wire_run *runs, size_t n, uint64_t big)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = r->granule = r->shared_bytes = r->private_bytes = r->next = big;
+	r->runs = runs;
+	r->n_runs = n;
+}
+
+static int build_map_reply(size_t n, void *arg, char **buf, size_t *len)
+{
+	struct gmem_map_reply r;
+	worst_map_reply(&r, arg, n, I64MAX);
+	return gmem_build_reply(I64MAX, GMEM_OP_MAP, &r, buf, len);
+}
+
+/* A map page of GMEM_MAP_PAGE runs fits in a datagram whatever the offsets; one more run is E2BIG. */
+static void test_map_reply_size_limit(void **state)
+{
+	static const uint64_t bigs[] = { I64MAX, UINT64_MAX };
+	const size_t nmax = GMEM_MAP_PAGE + 200;
+	struct gmem_wire_run *runs = xcalloc(nmax * sizeof(*runs));
+	struct gmem_map_reply r, got;
+	struct gmem_codec_error e;
+	char *buf;
+	size_t len;
+	(void)state;
+
+	for (size_t b = 0; b < sizeof(bigs) / sizeof(bigs[0]); b++) {
+		for (size_t i = 0; i < nmax; i++)
+			runs[i] = (struct gmem_wire_run){ .offset = bigs[b], .length = bigs[b], .state = GMEM_PRIVATE };
+		worst_map_reply(&r, runs, GMEM_MAP_PAGE, bigs[b]);
+		buf = NULL;
+		int rc = gmem_build_reply(I64MAX, GMEM_OP_MAP, &r, &buf, &len);
+		if (rc != 0)
+			fail_msg("map page, %d runs of %ju: %d", GMEM_MAP_PAGE, (uintmax_t)bigs[b], rc);
+		check_datagram(buf, len);
+		print_message("worst-case map page, %d runs, integers %ju: %zu bytes, %zu under GMEM_MSG_MAX\n",
+			      GMEM_MAP_PAGE, (uintmax_t)bigs[b], len, (size_t)GMEM_MSG_MAX - len);
+		assert_true(len < GMEM_MSG_MAX);
+		if (bigs[b] == I64MAX) { /* what the daemon can send decodes back */
+			memset(&got, 0, sizeof(got));
+			assert_int_equal(decode_datagram(buf, len, gmem_map_reply_fields, &got, GMEM_DECODE_STRICT, &e), 0);
+			assert_int_equal(got.n_runs, GMEM_MAP_PAGE);
+			assert_int_equal(got.next, I64MAX);
+			assert_memory_equal(got.runs, runs, GMEM_MAP_PAGE * sizeof(*runs));
+			gmem_fields_release(gmem_map_reply_fields, &got);
+		}
+		free(buf);
+	}
+	for (size_t i = 0; i < nmax; i++)
+		runs[i] = (struct gmem_wire_run){ .offset = I64MAX, .length = I64MAX, .state = GMEM_PRIVATE };
+	size_t most = most_that_fit(GMEM_MAP_PAGE, nmax, build_map_reply, runs);
+	print_message("worst-case runs per datagram: %zu (page is %d)\n", most, GMEM_MAP_PAGE);
+
+	/* One run more than a page: a client refuses it. */
+	worst_map_reply(&r, runs, GMEM_MAP_PAGE + 1, I64MAX);
+	assert_int_equal(gmem_build_reply(1, GMEM_OP_MAP, &r, &buf, &len), 0);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(decode_datagram(buf, len, gmem_map_reply_fields, &got, 0, &e), -E2BIG);
+	assert_true(has_substr(e.msg, "'runs'"));
+	assert_released(gmem_map_reply_fields, &got, "801 runs");
+	free(buf);
+	free(runs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3068,6 +3384,9 @@ int main(void)
 		cmocka_unit_test(test_incoming_envelope),
 		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_msg_size_limit),
+		cmocka_unit_test(test_convert_ranges_size_limit),
+		cmocka_unit_test(test_convert_reply_size_limit),
+		cmocka_unit_test(test_map_reply_size_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
