@@ -272,8 +272,11 @@ int child_wait(struct child *c)
 
 void msg_send(int fd, const char *line)
 {
-	size_t n = strlen(line);
-	CHECK(write(fd, line, n) == (ssize_t)n && write(fd, "\n", 1) == 1);
+	/* One write: a reader that acts on the first byte and exits must not make the rest hit EPIPE. */
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "%s\n", line);
+	CHECK(n > 0 && (size_t)n < sizeof(buf));
+	CHECK(write(fd, buf, (size_t)n) == n);
 }
 
 bool msg_recv(int fd, char *buf, size_t size, int64_t timeout_ms)
