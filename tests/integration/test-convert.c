@@ -440,6 +440,12 @@ static void test_overlapping_requesters(void)
 	CHECK_EQ(gmem_convert_async(a, guest, &x, 1, GMEM_PRIVATE, 0, async_done, &ra), 0);
 	part_expect_prefix(&p, "prepare");
 	CHECK_EQ(gmem_convert_async(b, guest, &y, 1, GMEM_SHARED, 0, async_done, &rb), 0);
+	/* While x is in flight, attaching to its changing range is refused at once; elsewhere it is fine. */
+	uint64_t id;
+	CHECK_EQ(gmem_attach(c, guest, 6 * MiB, MiB, GMEM_ATTACH_MMAP, &id), -EBUSY);
+	CHECK(strstr(gmem_last_error(c), "in flight"));
+	CHECK_EQ(gmem_attach(c, guest, 32 * MiB, MiB, GMEM_ATTACH_MMAP, &id), 0);
+	CHECK_EQ(gmem_detach(c, id), 0);
 	msg_send(p.child.to_child, "go");
 	wait_async(a, &ra);
 	part_expect_prefix(&p, "commit");
@@ -501,7 +507,7 @@ int main(void)
 	test_kills(c);
 	printf("ok SIGKILL before voting / after yes / during commit, then the next conversion\n");
 	test_overlapping_requesters();
-	printf("ok overlapping requesters are serialised\n");
+	printf("ok overlapping requesters are serialised; attach during a conversion is EBUSY on its range\n");
 
 	gmem_disconnect(c);
 	CHECK_EQ(gmemd_stop(&d), 0);
