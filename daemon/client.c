@@ -116,13 +116,8 @@ void client_forget_guest(struct client *c, struct guest *g)
 {
 	list_for_each_safe(pos, &c->attachments) {
 		struct attachment *a = list_entry(pos, struct attachment, client_node);
-		if (g && a->guest != g)
-			continue;
-		list_del(&a->client_node);
-		list_del(&a->guest_node);
-		a->guest->n_attachments--;
-		c->n_attachments--;
-		free(a);
+		if (!g || a->guest == g)
+			attachment_free(a);
 	}
 	list_for_each_safe(pos, &c->holders) {
 		struct holder *h = list_entry(pos, struct holder, client_node);

@@ -577,21 +577,34 @@ static struct twopc_part *find_part(struct conversion *cv, struct client *c)
 	return NULL;
 }
 
-int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_args *a, char *errmsg,
-		    size_t errlen)
+/* The running conversion (epoch, seq) and this client's part in it, or -errno with the reason. */
+static int find_participant(struct manager *m, struct client *c, uint64_t epoch, uint64_t seq, const char *what,
+			    struct conversion **ret_cv, struct twopc_part **ret_tp, char *errmsg, size_t errlen)
 {
-	struct conversion *cv = find_active(m, a->epoch, a->seq);
+	struct conversion *cv = find_active(m, epoch, seq);
 	if (!cv || cv->finished) {
-		snprintf(errmsg, errlen, "conversion %llu is not awaiting votes (it ended, or is of an earlier gmemd)",
-			 (unsigned long long)a->seq);
+		snprintf(errmsg, errlen, "conversion %llu is not awaiting %s (it ended, or is of an earlier gmemd)",
+			 (unsigned long long)seq, what);
 		return -ESTALE;
 	}
 	struct twopc_part *tp = find_part(cv, c);
 	if (!tp) {
-		snprintf(errmsg, errlen, "this client is not a participant of conversion %llu",
-			 (unsigned long long)a->seq);
+		snprintf(errmsg, errlen, "this client is not a participant of conversion %llu", (unsigned long long)seq);
 		return -ENOENT;
 	}
+	*ret_cv = cv;
+	*ret_tp = tp;
+	return 0;
+}
+
+int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_args *a, char *errmsg,
+		    size_t errlen)
+{
+	struct conversion *cv;
+	struct twopc_part *tp;
+	int r = find_participant(m, c, a->epoch, a->seq, "votes", &cv, &tp, errmsg, errlen);
+	if (r < 0)
+		return r;
 	if (tp->state != TPP_INVITED) {
 		snprintf(errmsg, errlen, "this client already voted");
 		return -EALREADY;
@@ -601,7 +614,7 @@ int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_
 		tp->no_err = e ? e : EPERM;
 		snprintf(tp->reason, sizeof(tp->reason), "%s", a->reason[0] ? a->reason : "refused");
 	}
-	int r = twopc_event(&cv->tp, a->vote == 0 ? TE_VOTE_YES : TE_VOTE_NO, tp);
+	r = twopc_event(&cv->tp, a->vote == 0 ? TE_VOTE_YES : TE_VOTE_NO, tp);
 	if (r == -ESTALE)
 		snprintf(errmsg, errlen, "conversion %llu is past voting", (unsigned long long)a->seq);
 	return r;
@@ -610,17 +623,11 @@ int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_
 int conversion_ack(struct manager *m, struct client *c, const struct gmem_ack_args *a, char *errmsg,
 		   size_t errlen)
 {
-	struct conversion *cv = find_active(m, a->epoch, a->seq);
-	if (!cv || cv->finished) {
-		snprintf(errmsg, errlen, "conversion %llu is not awaiting acks", (unsigned long long)a->seq);
-		return -ESTALE;
-	}
-	struct twopc_part *tp = find_part(cv, c);
-	if (!tp) {
-		snprintf(errmsg, errlen, "this client is not a participant of conversion %llu",
-			 (unsigned long long)a->seq);
-		return -ENOENT;
-	}
+	struct conversion *cv;
+	struct twopc_part *tp;
+	int r = find_participant(m, c, a->epoch, a->seq, "acks", &cv, &tp, errmsg, errlen);
+	if (r < 0)
+		return r;
 	if (tp->state == TPP_ACKED) {
 		snprintf(errmsg, errlen, "already acked");
 		return -EALREADY;

@@ -4,6 +4,8 @@
  */
 #include "guest.h"
 
+#include "client.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,15 @@ struct guest *guest_table_next(const struct guest_table *t, uint64_t after)
 			return g;
 	}
 	return NULL;
+}
+
+void attachment_free(struct attachment *a)
+{
+	list_del(&a->client_node);
+	list_del(&a->guest_node);
+	a->guest->n_attachments--;
+	a->client->n_attachments--;
+	free(a);
 }
 
 int guest_check_range(const struct guest *g, uint64_t off, uint64_t len)

@@ -68,5 +68,8 @@ void guest_table_remove(struct guest_table *t, struct guest *g);
 /* The first guest with id > after in id order, or NULL. */
 struct guest *guest_table_next(const struct guest_table *t, uint64_t after);
 
+/* Unlinks an attachment from its guest and its client, and frees it. */
+void attachment_free(struct attachment *a);
+
 /* Whether [off, off+len) lies inside the guest on granule boundaries. */
 int guest_check_range(const struct guest *g, uint64_t off, uint64_t len);

@@ -304,14 +304,10 @@ static int op_detach(struct req *q)
 
 	list_for_each(pos, &c->attachments) {
 		struct attachment *at = list_entry(pos, struct attachment, client_node);
-		if (at->id != a->id)
-			continue;
-		list_del(&at->client_node);
-		list_del(&at->guest_node);
-		at->guest->n_attachments--;
-		c->n_attachments--;
-		free(at);
-		return 0;
+		if (at->id == a->id) {
+			attachment_free(at);
+			return 0;
+		}
 	}
 	return req_fail(q, -ENOENT, "this client has no attachment %llu", (unsigned long long)a->id);
 }
@@ -348,13 +344,8 @@ static int op_release(struct req *q)
 	/* kvm attachments exist only under the lease. */
 	list_for_each_safe(pos, &c->attachments) {
 		struct attachment *at = list_entry(pos, struct attachment, client_node);
-		if (at->guest != g || at->kind != GMEM_ATTACH_KVM)
-			continue;
-		list_del(&at->client_node);
-		list_del(&at->guest_node);
-		g->n_attachments--;
-		c->n_attachments--;
-		free(at);
+		if (at->guest == g && at->kind == GMEM_ATTACH_KVM)
+			attachment_free(at);
 	}
 	return 0;
 }

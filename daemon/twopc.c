@@ -24,7 +24,9 @@ const struct twopc_transition twopc_table[] = {
 	{ TP_PREPARING, TE_TIMEOUT, TP_ABORTED, TA_ABORT },
 	{ TP_PREPARING, TE_CANCEL, TP_ABORTED, TA_ABORT },
 
-	/* The decision point: nobody hears "commit" before it is written. */
+	/* The decision point: nobody hears "commit" before it is written. Writing it may run the loop, so
+	 * a yes-voter can leave meanwhile: its yes stands. */
+	{ TP_DECIDING, TE_GONE_VOTED, TP_DECIDING, TA_RECORD_GONE },
 	{ TP_DECIDING, TE_LOGGED, TP_WAVE1, TA_SEND_WAVE1 },
 	{ TP_DECIDING, TE_LOG_FAILED, TP_ABORTED, TA_ABORT },
 

@@ -146,6 +146,8 @@ extern const char *const twopc_state_names[_TP_STATE_MAX];
 extern const char *const twopc_event_names[_TE_MAX];
 extern const char *const twopc_action_names[_TA_MAX];
 
+/* t must be zeroed, or have only prepare_timeout_ms / ack_timeout_ms set (0 = 1000 / 2000 ms): those
+ * two are kept, everything else is reset. */
 void twopc_init(struct twopc *t, bool to_private, struct twopc_part *parts, size_t n_parts,
 		const struct twopc_ops *ops, void *user);
 
