@@ -393,6 +393,35 @@ static int cmd_watch(struct gmem_client *c, char **argv)
 	return 0;
 }
 
+static int grant_cmd(struct gmem_client *c, char **argv, bool grant)
+{
+	enum gmem_role role;
+	if (strcmp(argv[2], "device") == 0) {
+		role = GMEM_ROLE_DEVICE;
+	} else if (strcmp(argv[2], "vmm") == 0) {
+		role = GMEM_ROLE_VMM;
+	} else {
+		fprintf(stderr, "gmemctl: the role is 'device' or 'vmm', not '%s'\n", argv[2]);
+		return EXIT_USAGE;
+	}
+	if (strncmp(argv[1], "uid:", 4) && strncmp(argv[1], "gid:", 4)) {
+		fprintf(stderr, "gmemctl: who is uid:N or gid:N, not '%s'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	int r = grant ? gmem_grant(c, argv[0], argv[1], role) : gmem_revoke(c, argv[0], argv[1], role);
+	return r < 0 ? fail(c, r, "%s %s %s %s", grant ? "grant" : "revoke", argv[0], argv[1], argv[2]) : 0;
+}
+
+static int cmd_grant(struct gmem_client *c, char **argv)
+{
+	return grant_cmd(c, argv, true);
+}
+
+static int cmd_revoke(struct gmem_client *c, char **argv)
+{
+	return grant_cmd(c, argv, false);
+}
+
 static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
 	{ "guests", "", "list the guests you may see", 0, 0, cmd_guests },
@@ -402,6 +431,8 @@ static const struct command commands[] = {
 	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
 	{ "map", "GUEST", "shared and private runs of a guest, with a bar", 1, 1, cmd_map },
 	{ "watch", "", "one line per conversion event until Ctrl-C", 0, 0, cmd_watch },
+	{ "grant", "GUEST uid:N|gid:N device|vmm", "let another uid or group use a guest", 3, 3, cmd_grant },
+	{ "revoke", "GUEST uid:N|gid:N device|vmm", "take a grant back", 3, 3, cmd_revoke },
 };
 
 static void usage(FILE *f)

@@ -158,6 +158,27 @@ GMEM_EXPORT int gmem_attach(struct gmem_client *c, const char *name, uint64_t of
 	return e;
 }
 
+static int grant_op(struct gmem_client *c, enum gmem_op op, const char *name, const char *who, enum gmem_role role)
+{
+	struct gmem_grant_args a = { .role = (int)role };
+	struct gmem_empty_reply r;
+	int e = copy_name(a.name, sizeof(a.name), name);
+	if (e < 0 || !who || strlen(who) >= sizeof(a.who) || (role != GMEM_ROLE_DEVICE && role != GMEM_ROLE_VMM))
+		return -EINVAL;
+	snprintf(a.who, sizeof(a.who), "%s", who);
+	return gmem_call(c, op, &a, &r, NULL);
+}
+
+GMEM_EXPORT int gmem_grant(struct gmem_client *c, const char *name, const char *who, enum gmem_role role)
+{
+	return grant_op(c, GMEM_OP_GRANT, name, who, role);
+}
+
+GMEM_EXPORT int gmem_revoke(struct gmem_client *c, const char *name, const char *who, enum gmem_role role)
+{
+	return grant_op(c, GMEM_OP_REVOKE, name, who, role);
+}
+
 GMEM_EXPORT int gmem_detach(struct gmem_client *c, uint64_t id)
 {
 	struct gmem_detach_args a = { .id = id };

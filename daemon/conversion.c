@@ -23,6 +23,7 @@
 #include "guest.h"
 #include "log.h"
 #include "manager.h"
+#include "policy.h"
 #include "sharemap.h"
 #include "util.h"
 
@@ -112,7 +113,7 @@ static void watch_event(struct conversion *cv, int state)
 	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
 	list_for_each_safe(pos, &m->clients) {
 		struct client *c = list_entry(pos, struct client, node);
-		if (c->watching && manager_may_access(m, c, cv->g))
+		if (c->watching && (policy_perms(m, c, cv->g) & PERM_SEE))
 			client_send_event(c, GMEM_WIRE_EVENT_CONVERSION, &ev);
 	}
 }

@@ -11,6 +11,7 @@
 
 #include "gmem-proto.h"
 #include "list.h"
+#include "policy.h"
 
 struct client;
 
@@ -28,6 +29,8 @@ struct guest {
 	struct list_node holders;     /* struct holder.guest_node */
 	uint64_t n_attachments;
 	uint64_t n_files;             /* files handed out to clients still connected */
+	struct grant *grants;         /* owned, GUEST_GRANTS_MAX at most (policy.h) */
+	size_t n_grants;
 
 	struct guest *hash_next;
 	struct list_node order;

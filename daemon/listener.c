@@ -52,7 +52,7 @@ static int from_systemd(int *ret_fd)
 	return 1;
 }
 
-int listener_open(const char *path, mode_t mode, int *ret_fd, bool *ret_owned)
+int listener_open(const char *path, mode_t mode, gid_t gid, int *ret_fd, bool *ret_owned)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -EBADF;
@@ -97,6 +97,8 @@ int listener_open(const char *path, mode_t mode, int *ret_fd, bool *ret_owned)
 		return log_errno(LOG_ERR, -errno, "bind %s", path);
 	if (chmod(path, mode) < 0)
 		log_errno(LOG_WARNING, -errno, "chmod %s", path);
+	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)
+		return log_errno(LOG_ERR, -errno, "chown %s to group %u", path, gid);
 	if (listen(fd, SOMAXCONN) < 0)
 		return log_errno(LOG_ERR, -errno, "listen %s", path);
 	log_info("listening on %s", path);

@@ -9,5 +9,5 @@
 #include <sys/types.h>
 
 /* Return: 0 with *ret_fd (non-blocking, CLOEXEC) and *ret_owned, or -errno (logged). */
-int listener_open(const char *path, mode_t mode, int *ret_fd, bool *ret_owned);
+int listener_open(const char *path, mode_t mode, gid_t gid, int *ret_fd, bool *ret_owned);
 void listener_close(int fd, const char *path, bool owned);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,12 @@ static void usage(FILE *f)
 		"                       unavailable fails the start (built in: %s)\n"
 		"  --socket PATH        control socket (default %s)\n"
 		"  --socket-mode MODE   octal mode of a socket gmemd binds (default 0660)\n"
+		"  --socket-group NAME  group of that socket (default: gmem, if that group exists)\n"
+		"  --admin-group NAME   members may connect with role admin (root always may)\n"
+		"  --quota-bytes SIZE   bytes of guests one uid may hold (default: the whole pool)\n"
+		"  --quota-guests N     guests one uid may hold (default 1024)\n"
+		"  --max-connections N  connections in total (default 4096)\n"
+		"  --max-connections-per-uid N  (default 1024)\n"
 		"  --state-dir DIR      state directory, locked while gmemd runs (default /run/gmem)\n"
 		"  --pool-size SIZE     memfd: the byte budget, K/M/G/T suffixes (default: physical RAM)\n"
 		"  --prepare-timeout MS a conversion aborts when a participant has not voted by then\n"
@@ -55,7 +62,8 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
 	enum { OPT_BACKEND = 256, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE_DIR, OPT_POOL_SIZE, OPT_LOG_LEVEL,
-	       OPT_VERSION, OPT_PREPARE_TIMEOUT, OPT_ACK_TIMEOUT };
+	       OPT_VERSION, OPT_PREPARE_TIMEOUT, OPT_ACK_TIMEOUT, OPT_SOCKET_GROUP, OPT_ADMIN_GROUP,
+	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID };
 	static const struct option opts[] = {
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -64,6 +72,12 @@ int main(int argc, char **argv)
 		{ "pool-size", required_argument, NULL, OPT_POOL_SIZE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "prepare-timeout", required_argument, NULL, OPT_PREPARE_TIMEOUT },
+		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+		{ "admin-group", required_argument, NULL, OPT_ADMIN_GROUP },
+		{ "quota-bytes", required_argument, NULL, OPT_QUOTA_BYTES },
+		{ "quota-guests", required_argument, NULL, OPT_QUOTA_GUESTS },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONN_UID },
 		{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -74,7 +88,13 @@ int main(int argc, char **argv)
 		.socket_path = GMEM_DEFAULT_SOCKET,
 		.state_dir = "/run/gmem",
 		.socket_mode = 0660,
+		.socket_gid = (gid_t)-1,
+		.admin_gid = (gid_t)-1,
+		.quota_guests = 1024,
+		.max_connections = 4096,
+		.max_connections_per_uid = 1024,
 	};
+	bool socket_group_set = false;
 	struct manager *m = NULL;
 	char *end;
 	int c, r;
@@ -123,6 +143,42 @@ int main(int argc, char **argv)
 				cfg.prepare_timeout_ms = v;
 			break;
 		}
+		case OPT_SOCKET_GROUP:
+		case OPT_ADMIN_GROUP: {
+			struct group *gr = getgrnam(optarg);
+			if (!gr) {
+				fprintf(stderr, "gmemd: --%s: no group named '%s'\n",
+					c == OPT_ADMIN_GROUP ? "admin-group" : "socket-group", optarg);
+				return 2;
+			}
+			if (c == OPT_ADMIN_GROUP) {
+				cfg.admin_gid = gr->gr_gid;
+			} else {
+				cfg.socket_gid = gr->gr_gid;
+				socket_group_set = true;
+			}
+			break;
+		}
+		case OPT_QUOTA_BYTES:
+			if (gmem_parse_size(optarg, &cfg.quota_bytes) < 0 || cfg.quota_bytes == 0) {
+				fprintf(stderr, "gmemd: --quota-bytes: '%s' is not a size\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_QUOTA_GUESTS:
+		case OPT_MAX_CONN:
+		case OPT_MAX_CONN_UID: {
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || v == 0 || v > 1000000) {
+				fprintf(stderr, "gmemd: '%s' is not a count (1..1000000)\n", optarg);
+				return 2;
+			}
+			*(c == OPT_QUOTA_GUESTS ? &cfg.quota_guests
+			  : c == OPT_MAX_CONN   ? &cfg.max_connections
+						: &cfg.max_connections_per_uid) = v;
+			break;
+		}
 		case OPT_LOG_LEVEL:
 			r = log_parse_level(optarg);
 			if (r < 0) {
@@ -147,6 +203,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (!socket_group_set) {
+		/* The packaged default: clients are members of group gmem. */
+		struct group *gr = getgrnam("gmem");
+		if (gr)
+			cfg.socket_gid = gr->gr_gid;
+	}
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 

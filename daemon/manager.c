@@ -74,8 +74,22 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		struct client *c;
 		int r = client_new(m, fd, &c);
-		if (r < 0)
+		if (r < 0) {
 			log_errno(LOG_WARNING, r, "cannot set up a new client");
+			continue;
+		}
+		/* Limits are checked on the identity: one uid cannot take every connection. */
+		uint64_t same_uid = 0;
+		list_for_each(pos, &m->clients)
+			same_uid += list_entry(pos, struct client, node)->uid == c->uid;
+		const char *why = m->n_clients > m->cfg.max_connections ? "too many connections"
+				  : same_uid > m->cfg.max_connections_per_uid ? "too many connections from this uid"
+									      : NULL;
+		if (why) {
+			log_warning("refusing a connection from pid %d uid %u: %s", c->pid, c->uid, why);
+			client_send_error(c, false, 0, -EUSERS, why);
+			client_kill(c, why);
+		}
 	}
 }
 
@@ -151,7 +165,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 		goto fail;
 	}
 
-	r = listener_open(cfg->socket_path, cfg->socket_mode, &m->listen_fd, &m->listen_owned);
+	r = listener_open(cfg->socket_path, cfg->socket_mode, cfg->socket_gid, &m->listen_fd, &m->listen_owned);
 	if (r < 0)
 		goto fail;
 
@@ -172,11 +186,6 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 fail:
 	manager_free(m);
 	return r;
-}
-
-bool manager_may_access(const struct manager *m, const struct client *c, const struct guest *g)
-{
-	return c->uid == 0 || c->uid == m->self_uid || c->uid == g->owner;
 }
 
 void manager_guest_destroy(struct manager *m, struct guest *g)
@@ -206,6 +215,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	list_for_each(pos, &m->clients)
 		client_forget_guest(list_entry(pos, struct client, node), g);
 	sharemap_free(g->map);
+	free(g->grants);
 	free(g);
 }
 
@@ -244,6 +254,7 @@ struct manager *manager_free(struct manager *m)
 		guest_table_remove(&m->guests, g);
 		m->bops->guest_release(m->backend, g->mem);
 		sharemap_free(g->map);
+		free(g->grants);
 		free(g);
 	}
 	guest_table_deinit(&m->guests);

@@ -25,6 +25,12 @@ struct manager_config {
 	mode_t socket_mode;
 	uint64_t prepare_timeout_ms; /* 0 = default 1000 */
 	uint64_t ack_timeout_ms;     /* 0 = default 2000 */
+	gid_t socket_gid;            /* (gid_t)-1: leave the socket's group alone */
+	gid_t admin_gid;             /* members may take the admin role; (gid_t)-1: only root/gmemd's uid */
+	uint64_t quota_bytes;        /* per uid, over its guests; 0 = the whole pool */
+	uint64_t quota_guests;       /* per uid */
+	uint64_t max_connections;    /* in total */
+	uint64_t max_connections_per_uid;
 };
 
 struct manager {
@@ -54,7 +60,5 @@ struct manager *manager_free(struct manager *m);
 /* Runs until SIGTERM/SIGINT. Return: 0 or -errno. */
 int manager_run(struct manager *m);
 
-/* Whether the client may see / act on the guest: its owner or root. */
-bool manager_may_access(const struct manager *m, const struct client *c, const struct guest *g);
 /* Destroys a guest: tells its holders, drops attachments and holders, frees its memory. */
 void manager_guest_destroy(struct manager *m, struct guest *g);

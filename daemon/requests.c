@@ -21,6 +21,7 @@
 #include "guest.h"
 #include "log.h"
 #include "manager.h"
+#include "policy.h"
 #include "util.h"
 
 #ifndef GMEM_VERSION
@@ -45,13 +46,17 @@ _printf_(3, 4) static int req_fail(struct req *q, int err, const char *fmt, ...)
 	return err;
 }
 
-/* Looks a guest up for the caller; invisible and missing guests look the same (no probing for names). */
-static int find_guest(struct req *q, const char *name, struct guest **ret)
+/* Looks a guest up for the caller, who needs the permissions in need (policy.h). Invisible and missing
+ * guests look the same, so names cannot be probed. */
+static int find_guest(struct req *q, const char *name, unsigned need, struct guest **ret)
 {
 	struct manager *m = q->c->m;
 	struct guest *g = guest_table_find(&m->guests, name);
-	if (!g || !manager_may_access(m, q->c, g))
+	unsigned have = g ? policy_perms(m, q->c, g) : 0;
+	if (!(have & PERM_SEE))
 		return req_fail(q, -ENOENT, "no guest named '%s'", name);
+	if ((have & need) != need)
+		return req_fail(q, -EPERM, "guest '%s': uid %u lacks %s", name, q->c->uid, policy_missing(have, need));
 	*ret = g;
 	return 0;
 }
@@ -81,8 +86,8 @@ static int op_hello(struct req *q)
 	if (a->version != GMEM_PROTOCOL_VERSION)
 		return req_fail(q, -EPROTONOSUPPORT, "protocol version %llu not supported (this gmemd speaks %d)",
 				(unsigned long long)a->version, GMEM_PROTOCOL_VERSION);
-	if (a->role == GMEM_ROLE_ADMIN && c->uid != 0 && c->uid != m->self_uid)
-		return req_fail(q, -EPERM, "role admin needs uid 0 (connected as uid %u)", c->uid);
+	if (a->role == GMEM_ROLE_ADMIN && !policy_may_admin(m, c))
+		return req_fail(q, -EPERM, "role admin needs uid 0 or the admin group (connected as uid %u)", c->uid);
 	if (a->client_name[0] && !gmem_name_valid(a->client_name))
 		return req_fail(q, -EINVAL, "client_name must be [A-Za-z0-9._-], 1..%d bytes", GMEM_NAME_MAX);
 
@@ -111,7 +116,7 @@ static int op_status(struct req *q)
 	r->pool_used = m->bops->pool_used(m->backend);
 	list_for_each(pos, &m->guests.order) {
 		struct guest *g = list_entry(pos, struct guest, order);
-		if (!manager_may_access(m, q->c, g))
+		if (!(policy_perms(m, q->c, g) & PERM_SEE))
 			continue;
 		r->guests++;
 		r->touched += m->bops->guest_touched(m->backend, g->mem);
@@ -138,6 +143,21 @@ static int op_create(struct req *q)
 				(unsigned long long)a->size, (unsigned long long)granule);
 	if (guest_table_find(&m->guests, a->name))
 		return req_fail(q, -EEXIST, "a guest named '%s' exists", a->name);
+	/* The quota: one uid cannot take the pool, nor every slot. */
+	uint64_t mine = 0, bytes = 0;
+	list_for_each(pos, &m->guests.order) {
+		struct guest *x = list_entry(pos, struct guest, order);
+		if (x->owner == c->uid) {
+			mine++;
+			bytes += x->size;
+		}
+	}
+	if (c->uid != 0 && mine >= m->cfg.quota_guests)
+		return req_fail(q, -EDQUOT, "uid %u has %llu guests, its quota", c->uid, (unsigned long long)mine);
+	if (c->uid != 0 && m->cfg.quota_bytes && a->size > m->cfg.quota_bytes - MIN(bytes, m->cfg.quota_bytes))
+		return req_fail(q, -EDQUOT, "uid %u holds %llu bytes; %llu more would pass its quota of %llu", c->uid,
+				(unsigned long long)bytes, (unsigned long long)a->size,
+				(unsigned long long)m->cfg.quota_bytes);
 
 	struct guest *g = calloc(1, sizeof(*g));
 	if (!g)
@@ -188,7 +208,7 @@ static int op_destroy(struct req *q)
 {
 	const struct gmem_guest_args *a = q->args;
 	struct guest *g;
-	int r = find_guest(q, a->name, &g);
+	int r = find_guest(q, a->name, PERM_OWN, &g);
 	if (r < 0)
 		return r;
 	manager_guest_destroy(q->c->m, g);
@@ -206,7 +226,7 @@ static int op_list(struct req *q)
 		return -ENOMEM;
 	for (struct guest *g = guest_table_next(&m->guests, a->after); g;
 	     g = g->order.next == &m->guests.order ? NULL : list_entry(g->order.next, struct guest, order)) {
-		if (!manager_may_access(m, q->c, g))
+		if (!(policy_perms(m, q->c, g) & PERM_SEE))
 			continue;
 		if (r->n_guests == GMEM_LIST_PAGE) {
 			r->next = r->guests[r->n_guests - 1].id;
@@ -240,7 +260,7 @@ static int op_open(struct req *q)
 	struct gmem_open_reply *r = q->reply;
 	struct manager *m = q->c->m;
 	struct guest *g;
-	int ret = find_guest(q, a->name, &g);
+	int ret = find_guest(q, a->name, PERM_USE, &g);
 	if (ret < 0)
 		return ret;
 
@@ -263,7 +283,7 @@ static int op_attach(struct req *q)
 	struct gmem_attach_reply *r = q->reply;
 	struct client *c = q->c;
 	struct guest *g;
-	int ret = find_guest(q, a->name, &g);
+	int ret = find_guest(q, a->name, a->kind == GMEM_ATTACH_KVM ? PERM_USE | PERM_VMM : PERM_USE, &g);
 	if (ret < 0)
 		return ret;
 
@@ -317,7 +337,7 @@ static int op_lease(struct req *q)
 	const struct gmem_guest_args *a = q->args;
 	struct client *c = q->c;
 	struct guest *g;
-	int r = find_guest(q, a->name, &g);
+	int r = find_guest(q, a->name, PERM_VMM, &g);
 	if (r < 0)
 		return r;
 	if (c->role != GMEM_ROLE_VMM)
@@ -335,7 +355,7 @@ static int op_release(struct req *q)
 	const struct gmem_guest_args *a = q->args;
 	struct client *c = q->c;
 	struct guest *g;
-	int r = find_guest(q, a->name, &g);
+	int r = find_guest(q, a->name, PERM_SEE, &g);
 	if (r < 0)
 		return r;
 	if (g->lease != c)
@@ -354,7 +374,7 @@ static int op_convert(struct req *q)
 {
 	const struct gmem_convert_args *a = q->args;
 	struct guest *g;
-	int r = find_guest(q, a->name, &g);
+	int r = find_guest(q, a->name, PERM_VMM, &g);
 	if (r < 0)
 		return r;
 	return conversion_request(q->c->m, q->c, q->id, g, a, q->err, sizeof(q->err));
@@ -395,7 +415,7 @@ static int op_map(struct req *q)
 	const struct gmem_map_args *a = q->args;
 	struct gmem_map_reply *r = q->reply;
 	struct guest *g;
-	int ret = find_guest(q, a->name, &g);
+	int ret = find_guest(q, a->name, PERM_SEE, &g);
 	if (ret < 0)
 		return ret;
 	if (a->offset % g->granule || a->offset >= g->size)
@@ -421,12 +441,63 @@ static int op_watch(struct req *q)
 	return 0;
 }
 
+static int op_grant(struct req *q)
+{
+	const struct gmem_grant_args *a = q->args;
+	struct grant want;
+	struct guest *g;
+	int r = find_guest(q, a->name, PERM_OWN, &g);
+	if (r < 0)
+		return r;
+	if (policy_parse_who(a->who, &want.kind, &want.id) < 0)
+		return req_fail(q, -EINVAL, "'who' is uid:N or gid:N");
+	if (a->role != GMEM_ROLE_DEVICE && a->role != GMEM_ROLE_VMM)
+		return req_fail(q, -EINVAL, "a grant's role is device or vmm");
+	want.role = a->role;
+	for (size_t i = 0; i < g->n_grants; i++)
+		if (g->grants[i].kind == want.kind && g->grants[i].id == want.id) {
+			g->grants[i].role = want.role; /* a second grant replaces the first */
+			return 0;
+		}
+	if (g->n_grants >= GUEST_GRANTS_MAX)
+		return req_fail(q, -EDQUOT, "at most %d grants per guest", GUEST_GRANTS_MAX);
+	struct grant *grown = realloc(g->grants, (g->n_grants + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	g->grants = grown;
+	g->grants[g->n_grants++] = want;
+	log_info("guest '%s': %s granted %s", g->name, a->who, gmem_role_names[a->role]);
+	return 0;
+}
+
+static int op_revoke(struct req *q)
+{
+	const struct gmem_grant_args *a = q->args;
+	struct grant want;
+	struct guest *g;
+	int r = find_guest(q, a->name, PERM_OWN, &g);
+	if (r < 0)
+		return r;
+	if (policy_parse_who(a->who, &want.kind, &want.id) < 0)
+		return req_fail(q, -EINVAL, "'who' is uid:N or gid:N");
+	for (size_t i = 0; i < g->n_grants; i++)
+		if (g->grants[i].kind == want.kind && g->grants[i].id == want.id && g->grants[i].role == a->role) {
+			g->grants[i] = g->grants[--g->n_grants];
+			/* Files handed out stay open in their processes: on memfd gmemd cannot take them back.
+			 * What the grantee can no longer do is ask: every request is checked again. */
+			log_info("guest '%s': %s's %s grant revoked", g->name, a->who, gmem_role_names[a->role]);
+			return 0;
+		}
+	return req_fail(q, -ENOENT, "guest '%s' has no %s grant for %s", g->name, gmem_role_names[a->role], a->who);
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
 	[GMEM_OP_ATTACH] = op_attach,   [GMEM_OP_DETACH] = op_detach, [GMEM_OP_LEASE] = op_lease,
 	[GMEM_OP_RELEASE] = op_release, [GMEM_OP_CONVERT] = op_convert, [GMEM_OP_VOTE] = op_vote,
 	[GMEM_OP_ACK] = op_ack,         [GMEM_OP_MAP] = op_map,         [GMEM_OP_WATCH] = op_watch,
+	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)

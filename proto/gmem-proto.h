@@ -44,7 +44,8 @@ extern const char *const gmem_attach_kind_names[];
 #define GMEM_FEATURES(X)                                                                                 \
 	X(LEASE, "lease")                                                                                \
 	X(LIST_PAGES, "list-pages")                                                                      \
-	X(CONVERT, "convert")
+	X(CONVERT, "convert")                                                                            \
+	X(GRANTS, "grants")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -133,6 +134,12 @@ struct gmem_list_reply {
 struct gmem_open_reply {
 	struct gmem_wire_guest guest;
 	uint64_t fd; /* index into the datagram's SCM_RIGHTS array: always 0 */
+};
+
+struct gmem_grant_args { /* grant, revoke */
+	char name[GMEM_NAME_MAX + 1];
+	char who[32]; /* "uid:N" or "gid:N" */
+	int role;     /* enum gmem_role: device or vmm */
 };
 
 struct gmem_attach_args {
@@ -286,7 +293,9 @@ enum {
 	X(VOTE, "vote", gmem_vote_args, gmem_vote_args_fields, gmem_empty_reply, gmem_no_fields, 0)       \
 	X(ACK, "ack", gmem_ack_args, gmem_ack_args_fields, gmem_empty_reply, gmem_no_fields, 0)           \
 	X(MAP, "map", gmem_map_args, gmem_map_args_fields, gmem_map_reply, gmem_map_reply_fields, 0)      \
-	X(WATCH, "watch", gmem_status_args, gmem_no_fields, gmem_empty_reply, gmem_no_fields, 0)
+	X(WATCH, "watch", gmem_status_args, gmem_no_fields, gmem_empty_reply, gmem_no_fields, 0)          \
+	X(GRANT, "grant", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
+	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -348,6 +357,7 @@ extern const struct gmem_field gmem_map_args_fields[], gmem_map_reply_fields[];
 extern const struct gmem_field gmem_prepare_event_fields[], gmem_commit_event_fields[];
 extern const struct gmem_field gmem_conv_event_fields[], gmem_done_event_fields[];
 extern const struct gmem_field gmem_watch_event_fields[];
+extern const struct gmem_field gmem_grant_args_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

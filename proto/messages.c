@@ -98,6 +98,13 @@ const struct gmem_field gmem_open_reply_fields[] = {
 	GMEM_FIELD_END,
 };
 
+const struct gmem_field gmem_grant_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_grant_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_grant_args, who, "who", 5, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_grant_args, role, "role", gmem_role_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_attach_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_attach_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_attach_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_REQUIRED),

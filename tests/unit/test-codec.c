@@ -519,6 +519,17 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 			r->seq = 1; /* conversion numbers start at 1, as in votes, acks and events */
 			r->outcome = GMEM_COMMITTED;
 		}
+	} else if (fields == gmem_grant_args_fields) {
+		struct gmem_grant_args *a = buf;
+		if (full) {
+			memcpy(a->name, name64, GMEM_NAME_MAX);
+			strcpy(a->who, "uid:4294967294");
+			a->role = GMEM_ROLE_VMM;
+		} else {
+			strcpy(a->name, "g");
+			strcpy(a->who, "gid:0");
+			a->role = GMEM_ROLE_DEVICE;
+		}
 	} else if (fields == gmem_vote_args_fields) {
 		struct gmem_vote_args *a = buf;
 		a->epoch = full ? I64MAX : 0;

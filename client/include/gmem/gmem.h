@@ -170,6 +170,16 @@ int gmem_attach(struct gmem_client *c, const char *name, uint64_t offset, uint64
 		enum gmem_attach_kind kind, uint64_t *ret_id);
 int gmem_detach(struct gmem_client *c, uint64_t id);
 
+/*
+ * Access for others (owner or root only). who is "uid:N" or "gid:N" (a gid matches a connection's primary
+ * or supplementary groups). role GMEM_ROLE_DEVICE: see, open, attach mmap/iommu; GMEM_ROLE_VMM: also take
+ * the lease, attach kvm and convert. Checked at every request, so a revoke takes effect on the next one;
+ * files already handed out stay open in their processes (the memfd backend cannot take them back).
+ * Return: 0, -EPERM, -ENOENT, -EINVAL, -EDQUOT (64 grants per guest).
+ */
+int gmem_grant(struct gmem_client *c, const char *name, const char *who, enum gmem_role role);
+int gmem_revoke(struct gmem_client *c, const char *name, const char *who, enum gmem_role role);
+
 /* The guest's single vmm lease (role vmm). -EBUSY when another client holds it. Dropped on disconnect. */
 int gmem_lease(struct gmem_client *c, const char *name);
 int gmem_release(struct gmem_client *c, const char *name);
