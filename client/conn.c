@@ -96,6 +96,14 @@ static int read_one(struct gmem_client *c, struct json_object **ret_root, struct
 	int fd = -EBADF;
 
 	int r = gmem_wire_recv(c->sock, c->buf, GMEM_MSG_MAX, &fd, 1, MSG_DONTWAIT, &in);
+	if (r == -ECONNRESET) {
+		/* The kernel reports a reset (gmemd closed with our requests unread) ahead of the datagrams
+		 * still queued for us, and clears it: read on, gmemd's last word may be why it closed. */
+		c->closed = true;
+		r = gmem_wire_recv(c->sock, c->buf, GMEM_MSG_MAX, &fd, 1, MSG_DONTWAIT, &in);
+		if (r == -EAGAIN || r == 0 || r == -ECONNRESET)
+			return set_err(c, -ECONNRESET, "gmemd closed the connection");
+	}
 	if (r == -EAGAIN)
 		return r;
 	if (r == 0) {
@@ -167,8 +175,28 @@ int gmem_call(struct gmem_client *c, enum gmem_op op, const void *args, void *re
 			break;
 	}
 	free(buf);
+	if (r == -EPIPE || r == -ECONNRESET) {
+		/* gmemd may have said why before it closed (a connection limit): that error is still queued. */
+		for (;;) {
+			struct json_object *root = NULL;
+			struct gmem_envelope env;
+			int fd = -EBADF;
+			int k = read_one(c, &root, &env, &fd);
+			if (k == 1) {
+				safe_close(fd);
+				bool why = env.kind == GMEM_MSG_ERROR && !env.has_id;
+				int e = why ? set_err(c, -env.err, env.message) : 0;
+				json_object_put(root);
+				if (why)
+					return e;
+			} else if (k != 2) {
+				break;
+			}
+		}
+		return set_err(c, -ECONNRESET, "gmemd closed the connection");
+	}
 	if (r < 0)
-		return r == -EPIPE ? set_err(c, -ECONNRESET, "gmemd closed the connection") : r;
+		return r;
 
 	for (;;) {
 		struct json_object *root = NULL;
