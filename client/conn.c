@@ -216,11 +216,14 @@ int gmem_call(struct gmem_client *c, enum gmem_op op, const void *args, void *re
 		if (r == 2)
 			continue;
 		if (!env.has_id || env.id != id) {
-			/* An answer to a request we gave up on (timeout): not ours any more. */
+			/* An answer to a request we gave up on (timeout): not ours any more. An error without an id
+			 * is about the connection itself (a limit): copy it before root, which owns it, goes. */
+			bool about_us = !env.has_id && env.kind == GMEM_MSG_ERROR;
+			int e = about_us ? set_err(c, -env.err, env.message) : 0;
 			safe_close(fd);
 			json_object_put(root);
-			if (!env.has_id && env.kind == GMEM_MSG_ERROR)
-				return set_err(c, -env.err, env.message);
+			if (about_us)
+				return e;
 			continue;
 		}
 		if (env.kind == GMEM_MSG_ERROR) {

@@ -228,10 +228,19 @@ static bool mapped(const struct part *p)
 	return found;
 }
 
+/* Handles live here as well as in locals: a forked participant inherits them, and memcheck in the child
+ * must find them reachable, not lost. */
+static struct gmem_client *handles[8];
+
 static struct gmem_client *requester(void)
 {
 	struct gmem_client *c;
 	CHECK_EQ(gmem_connect(d.socket, GMEM_ROLE_VMM, &c), 0);
+	for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+		if (!handles[i]) {
+			handles[i] = c;
+			break;
+		}
 	return c;
 }
 
