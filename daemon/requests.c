@@ -521,7 +521,9 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 	}
 	op = gmem_op_from_name(env.name);
 	if (op == GMEM_OP_INVALID) {
-		snprintf(msg, sizeof(msg), "unknown op '%.64s'", env.name);
+		char quoted[65]; /* cut on a character boundary: the error goes back as JSON */
+		gmem_utf8_copy(quoted, sizeof(quoted), env.name);
+		snprintf(msg, sizeof(msg), "unknown op '%s'", quoted);
 		client_send_error(c, true, env.id, -ENOSYS, msg);
 		goto out;
 	}
