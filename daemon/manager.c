@@ -148,16 +148,18 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 		goto fail;
 	}
 
+	/* Before anything is created: a backend that is not there is the operator's typo or a missing
+	 * module, and gmemd never falls back to another one. */
+	m->bops = backend_find(cfg->backend);
+	if (!m->bops) {
+		log_error("backend '%s' is not available in this build (built in: %s)", cfg->backend, backend_names());
+		r = -ENOENT;
+		goto fail;
+	}
+
 	r = lock_state_dir(cfg->state_dir, &m->lock_fd);
 	if (r < 0)
 		goto fail;
-
-	m->bops = backend_find(cfg->backend);
-	if (!m->bops) {
-		r = log_errno(LOG_ERR, -ENOENT, "backend '%s' is not available in this build (built in: %s)",
-			      cfg->backend, backend_names());
-		goto fail;
-	}
 	struct backend_config bc = { .pool_size = cfg->pool_size };
 	r = m->bops->open(&bc, &m->backend);
 	if (r < 0) {

@@ -256,6 +256,18 @@ int main(void)
 	free(err);
 
 	CHECK_EQ(gmemd_stop(&d), 0);
+
+	/* A backend that is named and unavailable fails the start: never a fallback to memfd. */
+	char sock[sizeof(d.socket) + 8], state[sizeof(d.state) + 8];
+	snprintf(sock, sizeof(sock), "%s.kmod", d.socket);
+	snprintf(state, sizeof(state), "%s.kmod", d.state);
+	const char *kmod[] = { binary("GMEMD"), "--backend", "kmod", "--socket", sock, "--state-dir", state, NULL };
+	CHECK_EQ(run_capture(kmod, &out, &err), 1);
+	CHECK(strstr(err, "backend 'kmod' is not available") && strstr(err, "start-up failed"));
+	CHECK(access(sock, F_OK) < 0); /* it never listened */
+	free(out);
+	free(err);
+
 	/* No gmemd: one line, status 1. */
 	expect_fail(1, "status", NULL, NULL, NULL);
 	printf("ok gmemctl create/guests --json/destroy/convert/map/watch and their errors\n");
