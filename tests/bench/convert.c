@@ -14,6 +14,8 @@
  * participants -> N votes -> commit in role-ordered waves (devices: wave 1 to-private, wave 3 to-shared;
  * the empty vmm wave and the backend step cost nothing) -> acks -> done to every participant -> reply.
  * Same process count as the gmem run (requester + coordinator in place of gmemd + N participants).
+ * gmem_vote and gmem_ack are synchronous calls that gmemd answers: 2N messages this floor does not send.
+ * BENCH_FLOOR_ANSWERS=1 adds them (the coordinator answers each vote and ack, the participant waits for it).
  *
  * Placement: nothing is pinned, in either run (left to the scheduler, like PERF.md's "unpinned").
  * gmem and floor runs alternate in CHUNKS chunks so drift hits both alike.
@@ -264,8 +266,13 @@ static void gparts_start(struct gparts *g, int n, struct guest_set *gs)
 		child_start(&g->ch[i], gmem_participant, gs);
 	for (int i = 0; i < n; i++)
 		if (!msg_recv(g->ch[i].from_child, line, sizeof(line), 10000) || strcmp(line, "ready") != 0) {
-			fprintf(stderr, "participant %d did not get ready\n", g->ch[i].pid);
+			printf("FAIL: gmem participant %d did not get ready\n", g->ch[i].pid);
+			for (int j = 0; j < n; j++) {
+				int st;
+				stop_child(g->ch[j].pid, -1, &st);
+			}
 			gmemd_print_log(&d);
+			gmemd_stop(&d);
 			exit(1);
 		}
 }
@@ -388,8 +395,13 @@ static bool check_map(struct gmem_client *c, const struct grow *row, uint64_t gr
 
 /* ---- the floor ---- */
 
-enum { F_REQ = 1, F_PREPARE, F_VOTE, F_COMMIT, F_ACK, F_DONE, F_REPLY };
+enum { F_REQ = 1, F_PREPARE, F_VOTE, F_COMMIT, F_ACK, F_DONE, F_REPLY, F_ANSWER };
 enum { F_ROLE_VMM, F_ROLE_DEVICE };
+
+/* $BENCH_FLOOR_ANSWERS=1: the floor also answers every vote and ack, and its participants wait for that
+ * answer as libgmem's synchronous gmem_vote/gmem_ack do (2N more messages per conversion). Off by default:
+ * the floor is then exactly the pattern described at the top. */
+static bool floor_answers;
 
 struct fmsg {
 	uint32_t type;
@@ -413,31 +425,51 @@ static int wave_of(int role, bool to_private)
 	return role == F_ROLE_VMM ? 1 : 3;
 }
 
-static void floor_participant(int fd)
+/* A participant's next message: epoll, then one recv. */
+static void frecv(int ep, int fd, struct fmsg *m)
 {
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0)
-		_exit(31);
 	for (;;) {
 		struct epoll_event got;
-		struct fmsg m;
 		if (epoll_wait(ep, &got, 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			_exit(32);
 		}
-		ssize_t k = recv(fd, &m, sizeof(m), 0);
+		ssize_t k = recv(fd, m, sizeof(*m), 0);
 		if (k == 0)
 			_exit(0);
-		if (k != (ssize_t)sizeof(m))
+		if (k != (ssize_t)sizeof(*m))
 			_exit(33);
-		if (m.type == F_PREPARE) {
-			m.type = F_VOTE;
+		return;
+	}
+}
+
+static void floor_participant(int fd)
+{
+	struct fmsg q[4]; /* what arrived while waiting for an answer */
+	size_t qh = 0, qt = 0;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0)
+		_exit(31);
+	for (;;) {
+		struct fmsg m;
+		if (qh < qt)
+			m = q[qh++ % 4];
+		else
+			frecv(ep, fd, &m);
+		if (m.type == F_PREPARE || m.type == F_COMMIT) {
+			m.type = m.type == F_PREPARE ? F_VOTE : F_ACK;
 			fsend(fd, &m);
-		} else if (m.type == F_COMMIT) {
-			m.type = F_ACK;
-			fsend(fd, &m);
+			while (floor_answers) {
+				struct fmsg a;
+				frecv(ep, fd, &a);
+				if (a.type == F_ANSWER)
+					break;
+				if (qt - qh == 4)
+					_exit(35);
+				q[qt++ % 4] = a;
+			}
 		} else if (m.type != F_DONE) {
 			_exit(34);
 		}
@@ -492,19 +524,20 @@ static void floor_coordinator(int *fds, int n)
 			}
 			if (m.seq != cur.seq)
 				_exit(45);
+			bool step = false;
 			if (state == PREPARING && m.type == F_VOTE) {
-				if (--pending)
-					continue;
-				state = WAVE;
-				wave = 0;
+				if (--pending == 0) {
+					state = WAVE;
+					wave = 0;
+					step = true;
+				}
 			} else if (state == WAVE && m.type == F_ACK) {
-				if (--pending)
-					continue;
+				step = --pending == 0;
 			} else {
 				_exit(46);
 			}
 			/* The next non-empty wave (wave 2 is the backend step: nothing here), or done. */
-			while (pending == 0 && wave < 3) {
+			while (step && pending == 0 && wave < 3) {
 				wave = wave == 0 ? 1 : 3;
 				struct fmsg cm = { .type = F_COMMIT, .seq = cur.seq, .wave = (uint32_t)wave };
 				for (int i = 1; i <= n; i++)
@@ -513,13 +546,17 @@ static void floor_coordinator(int *fds, int n)
 						pending++;
 					}
 			}
-			if (pending == 0) {
+			if (step && pending == 0) {
 				struct fmsg dm = { .type = F_DONE, .seq = cur.seq };
 				for (int i = 1; i <= n; i++)
 					fsend(fds[i], &dm);
 				cur.type = F_REPLY;
 				fsend(fds[0], &cur);
 				state = IDLE;
+			}
+			if (floor_answers) { /* gmemd answers the vote or ack after acting on it */
+				struct fmsg am = { .type = F_ANSWER, .seq = m.seq };
+				fsend(fds[who], &am);
 			}
 		}
 	}
@@ -651,6 +688,8 @@ int main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *fa = getenv("BENCH_FLOOR_ANSWERS");
+	floor_answers = fa && strcmp(fa, "1") == 0;
 	gmemd_start(&d, extra);
 	int r = gmem_connect(d.socket, GMEM_ROLE_VMM, &c);
 	if (r < 0) {
@@ -663,6 +702,8 @@ int main(void)
 	       "(gmem run and floor alike); %d chunks, gmem and floor alternating\n",
 	       gmem_server_version(c), gmem_backend_name(c), (long long)d.ready_ms, sysconf(_SC_NPROCESSORS_ONLN),
 	       CHUNKS);
+	if (floor_answers)
+		printf("BENCH_FLOOR_ANSWERS=1: the floor also answers every vote and ack, as gmemd does\n");
 
 	for (size_t ni = 0; ni < N_NS; ni++) {
 		struct guest_set *gs = &sets[ni];
