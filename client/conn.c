@@ -300,8 +300,6 @@ GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
 			json_object_put(root);
 		}
 	}
-	(void)!read(c->evfd, &v, sizeof(v));
-
 	while (c->evq_head) {
 		struct queued_event *q = c->evq_head;
 		c->evq_head = q->next;
@@ -310,6 +308,9 @@ GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
 		n++;
 		gmem_deliver(c, q);
 	}
+	/* Cleared only now: events queued by calls made inside the callbacks were delivered by the loop
+	 * above, so a readable eventfd would only wake the caller again for nothing. */
+	(void)!read(c->evfd, &v, sizeof(v));
 	if (r < 0 && r != -EAGAIN)
 		return r;
 	return n;

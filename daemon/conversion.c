@@ -47,7 +47,7 @@ struct conversion {
 	struct conv_range *ranges; /* owned: requested, sorted and merged */
 	size_t n_ranges;
 	struct conv_range *eff; /* owned: the part of ranges not yet in the target state, at start */
-	size_t n_eff;
+	size_t n_eff, cap_eff;
 	uint64_t bytes; /* in eff */
 
 	struct twopc tp;
@@ -341,6 +341,15 @@ static int collect_eff(uint64_t start, uint64_t len, enum share_state state, voi
 	} else {
 		if (cv->n_eff == GMEM_RANGES_MAX)
 			return -E2BIG;
+		if (cv->n_eff == cv->cap_eff) {
+			/* Grown as found: most conversions have a handful of ranges, not the 1,024 allowed. */
+			size_t cap = MIN(GMEM_RANGES_MAX, cv->cap_eff ? cv->cap_eff * 2 : cv->n_ranges + 4);
+			struct conv_range *e = realloc(cv->eff, cap * sizeof(*e));
+			if (!e)
+				return -ENOMEM;
+			cv->eff = e;
+			cv->cap_eff = cap;
+		}
 		cv->eff[cv->n_eff].offset = start * gr;
 		cv->eff[cv->n_eff].length = len * gr;
 		cv->n_eff++;
@@ -402,9 +411,6 @@ static int start(struct conversion *cv)
 
 	cv->started = true;
 	list_add_tail(&m->active, &cv->active_node);
-	cv->eff = calloc(GMEM_RANGES_MAX, sizeof(*cv->eff));
-	if (!cv->eff)
-		return -ENOMEM;
 	for (size_t i = 0; i < cv->n_ranges; i++) {
 		r = sharemap_walk(g->map, cv->ranges[i].offset / g->granule, cv->ranges[i].length / g->granule,
 				  collect_eff, &w);
