@@ -56,6 +56,13 @@ struct conversion {
 	size_t n_parts;
 
 	struct event *timer, *reap;
+	struct prepare_cache {
+		char *buf; /* owned: the last prepare built */
+		size_t len;
+		int role;
+		const struct conv_range *ranges; /* borrowed from the part it was built for */
+		size_t n;
+	} prepare_cache;
 	int64_t t0_us;
 	bool started, finished;
 	enum gmem_outcome outcome;
@@ -89,6 +96,7 @@ static void conv_free(struct conversion *cv)
 		free(cv->parts[i].ranges);
 	if (cv->requester)
 		cv->requester->n_converts--;
+	free(cv->prepare_cache.buf);
 	free(cv->parts);
 	free(cv->tparts);
 	free(cv->ranges);
@@ -136,8 +144,31 @@ static void op_send_prepare(struct twopc *t, struct twopc_part *tp)
 	};
 	_Static_assert(sizeof(struct conv_range) == sizeof(struct gmem_wire_range), "range layouts differ");
 	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
-	if (p->client)
-		client_send_event(p->client, GMEM_WIRE_EVENT_PREPARE, &ev);
+	if (!p->client)
+		return;
+
+	/* Participants with the same role and ranges get the same bytes: encode once (1,024 ranges of
+	 * JSON cost more than the send), and hand each its own copy. */
+	struct prepare_cache *pc = &cv->prepare_cache;
+	if (!pc->buf || pc->role != ev.role || pc->n != p->n_ranges ||
+	    memcmp(pc->ranges, p->ranges, p->n_ranges * sizeof(*p->ranges)) != 0) {
+		free(pc->buf);
+		pc->buf = NULL;
+		if (gmem_build_event(GMEM_WIRE_EVENT_PREPARE, &ev, &pc->buf, &pc->len) < 0) {
+			client_kill(p->client, "cannot build a prepare event");
+			return;
+		}
+		pc->role = ev.role;
+		pc->ranges = p->ranges;
+		pc->n = p->n_ranges;
+	}
+	char *copy = malloc(pc->len);
+	if (!copy) {
+		client_kill(p->client, "out of memory");
+		return;
+	}
+	memcpy(copy, pc->buf, pc->len);
+	client_send(p->client, copy, pc->len, -EBADF);
 }
 
 static int op_log_commit(struct twopc *t)
