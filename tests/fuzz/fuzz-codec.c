@@ -363,8 +363,10 @@ static int match_name(const char *base, const char *prefix, int n, const char *(
 	for (int i = 0; i < n; i++) {
 		const char *nm = get(i);
 		size_t l = strlen(nm);
+		if (strncmp(base + pl, nm, l) != 0)
+			continue; /* base is at least pl + l long from here on */
 		char next = base[pl + l];
-		if (strncmp(base + pl, nm, l) == 0 && (next == '.' || next == '-' || next == '\0') && l > best_len) {
+		if ((next == '.' || next == '-' || next == '\0') && l > best_len) {
 			best = i;
 			best_len = l;
 		}

@@ -70,8 +70,8 @@ static bool is_seed_name(const char *base)
 
 static int run_one(const char *path)
 {
-	uint8_t *data;
-	size_t len;
+	uint8_t *data = NULL;
+	size_t len = 0;
 	int r = read_file(path, &data, &len);
 	if (r < 0) {
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(-r));
