@@ -330,6 +330,7 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 		 gmem_outcome_names[outcome], (unsigned long long)cv->bytes, cv->n_parts,
 		 (long long)(now_us() - cv->t0_us));
 	watch_event(cv, outcome == GMEM_COMMITTED ? 3 : outcome == GMEM_ABORTED ? 4 : 5);
+	dbus_conversion_done(cv->m->dbus, cv->g, cv->seq, outcome, cv->bytes, &cv->tp);
 	list_del(&cv->active_node);
 	event_active(cv->reap, EV_TIMEOUT, 0);
 }

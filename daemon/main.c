@@ -43,6 +43,8 @@ static void usage(FILE *f)
 		"  --prepare-timeout MS a conversion aborts when a participant has not voted by then\n"
 		"                       (default 1000)\n"
 		"  --ack-timeout MS     how long a commit wave waits for acks before going on (default 2000)\n"
+		"  --bus BUS            the D-Bus interface on the system (default) or session bus, or none;\n"
+		"                       no bus is not an error: gmemd serves its socket and reconnects\n"
 		"  --log-level LEVEL    err, warning, notice (default), info, debug\n"
 		"  -h, --help           show this help\n"
 		"  --version            show the version\n",
@@ -64,7 +66,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_BACKEND = 256, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE_DIR, OPT_POOL_SIZE, OPT_LOG_LEVEL,
 	       OPT_VERSION, OPT_PREPARE_TIMEOUT, OPT_ACK_TIMEOUT, OPT_SOCKET_GROUP, OPT_ADMIN_GROUP,
-	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID };
+	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID, OPT_BUS };
 	static const struct option opts[] = {
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONN_UID },
 		{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
+		{ "bus", required_argument, NULL, OPT_BUS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -94,6 +97,7 @@ int main(int argc, char **argv)
 		.quota_guests = 1024,
 		.max_connections = 4096,
 		.max_connections_per_uid = 1024,
+		.bus = DBUS_KIND_SYSTEM,
 	};
 	bool socket_group_set = false;
 	struct manager *m = NULL;
@@ -180,6 +184,14 @@ int main(int argc, char **argv)
 						: &cfg.max_connections_per_uid) = v;
 			break;
 		}
+		case OPT_BUS:
+			r = dbus_kind_from_string(optarg);
+			if (r < 0) {
+				fprintf(stderr, "gmemd: --bus: '%s' is not system, session or none\n", optarg);
+				return 2;
+			}
+			cfg.bus = (enum dbus_kind)r;
+			break;
 		case OPT_LOG_LEVEL:
 			r = log_parse_level(optarg);
 			if (r < 0) {

@@ -182,6 +182,10 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 		r = -ENOMEM;
 		goto fail;
 	}
+	/* Last, and never fatal: no bus is a notice and a reconnect, not a failed start. */
+	r = dbus_new(m, cfg->bus, &m->dbus);
+	if (r < 0)
+		goto fail;
 	*ret = m;
 	return 0;
 
@@ -245,6 +249,7 @@ struct manager *manager_free(struct manager *m)
 {
 	if (!m)
 		return NULL;
+	m->dbus = dbus_free(m->dbus);
 	list_for_each(pos, &m->guests.order)
 		conversion_guest_release(list_entry(pos, struct guest, order));
 	list_for_each_safe(pos, &m->clients)

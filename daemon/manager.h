@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "dbus.h"
 #include "guest.h"
 #include "list.h"
 
@@ -31,6 +32,7 @@ struct manager_config {
 	uint64_t quota_guests;       /* per uid */
 	uint64_t max_connections;    /* in total */
 	uint64_t max_connections_per_uid;
+	enum dbus_kind bus;          /* the D-Bus interface: system (default), session or none */
 };
 
 struct manager {
@@ -53,6 +55,7 @@ struct manager {
 	struct event *listen_ev, *accept_retry_ev, *reap_ev, *sig_ev[2];
 	int lock_fd;
 	char *recv_buf; /* GMEM_MSG_MAX bytes, shared by all clients: one thread reads at a time */
+	struct dbus *dbus; /* NULL with --bus none */
 };
 
 int manager_new(const struct manager_config *cfg, struct manager **ret);

@@ -114,6 +114,10 @@ void gmemd_start(struct gmemd *d, const char *const *extra)
 		argv[n++] = d->socket;
 		argv[n++] = "--state-dir";
 		argv[n++] = d->state;
+		/* Off the bus unless a test asks (a later --bus wins): test daemons must never compete for
+		 * the system bus name of a real gmemd. */
+		argv[n++] = "--bus";
+		argv[n++] = "none";
 		for (size_t i = 0; extra && extra[i] && n < 62; i++)
 			argv[n++] = extra[i];
 		argv[n] = NULL;
