@@ -56,7 +56,7 @@ int log_get_level(void)
 	return max_prio;
 }
 
-static void vlog(int prio, int err, const char *fmt, va_list ap)
+_printf_(3, 0) static void vlog(int prio, int err, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int saved = errno;
