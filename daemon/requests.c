@@ -441,19 +441,29 @@ static int op_watch(struct req *q)
 	return 0;
 }
 
+/* What grant and revoke share: the owner's guest, and the grant the request names. */
+static int grant_target(struct req *q, struct guest **ret_g, struct grant *ret_want)
+{
+	const struct gmem_grant_args *a = q->args;
+	int r = find_guest(q, a->name, PERM_OWN, ret_g);
+	if (r < 0)
+		return r;
+	if (policy_parse_who(a->who, &ret_want->kind, &ret_want->id) < 0)
+		return req_fail(q, -EINVAL, "'who' is uid:N or gid:N");
+	if (a->role != GMEM_ROLE_DEVICE && a->role != GMEM_ROLE_VMM)
+		return req_fail(q, -EINVAL, "a grant's role is device or vmm");
+	ret_want->role = a->role;
+	return 0;
+}
+
 static int op_grant(struct req *q)
 {
 	const struct gmem_grant_args *a = q->args;
 	struct grant want;
 	struct guest *g;
-	int r = find_guest(q, a->name, PERM_OWN, &g);
+	int r = grant_target(q, &g, &want);
 	if (r < 0)
 		return r;
-	if (policy_parse_who(a->who, &want.kind, &want.id) < 0)
-		return req_fail(q, -EINVAL, "'who' is uid:N or gid:N");
-	if (a->role != GMEM_ROLE_DEVICE && a->role != GMEM_ROLE_VMM)
-		return req_fail(q, -EINVAL, "a grant's role is device or vmm");
-	want.role = a->role;
 	for (size_t i = 0; i < g->n_grants; i++)
 		if (g->grants[i].kind == want.kind && g->grants[i].id == want.id) {
 			g->grants[i].role = want.role; /* a second grant replaces the first */
@@ -475,13 +485,11 @@ static int op_revoke(struct req *q)
 	const struct gmem_grant_args *a = q->args;
 	struct grant want;
 	struct guest *g;
-	int r = find_guest(q, a->name, PERM_OWN, &g);
+	int r = grant_target(q, &g, &want);
 	if (r < 0)
 		return r;
-	if (policy_parse_who(a->who, &want.kind, &want.id) < 0)
-		return req_fail(q, -EINVAL, "'who' is uid:N or gid:N");
 	for (size_t i = 0; i < g->n_grants; i++)
-		if (g->grants[i].kind == want.kind && g->grants[i].id == want.id && g->grants[i].role == a->role) {
+		if (g->grants[i].kind == want.kind && g->grants[i].id == want.id && g->grants[i].role == want.role) {
 			g->grants[i] = g->grants[--g->n_grants];
 			/* Files handed out stay open in their processes: on memfd gmemd cannot take them back.
 			 * What the grantee can no longer do is ask: every request is checked again. */
