@@ -920,42 +920,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static uint32_t passed_ops, passed_events;
 
-static int match_name(const char *base, const char *prefix, int n, const char *(*get)(int))
-{
-	size_t pl = strlen(prefix);
-	int best = -1;
-	size_t best_len = 0;
-
-	if (strncmp(base, prefix, pl) != 0)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		const char *nm = get(i);
-		size_t l = strlen(nm);
-		if (strncmp(base + pl, nm, l) != 0)
-			continue; /* base is at least pl + l long from here on */
-		char next = base[pl + l];
-		if ((next == '.' || next == '-' || next == '\0') && l > best_len) {
-			best = i;
-			best_len = l;
-		}
-	}
-	return best;
-}
-
-static const char *op_name(int i)
-{
-	return gmem_ops[i].name;
-}
-
-static const char *event_name(int i)
-{
-	return gmem_events[i].name;
-}
-
 int fuzz_seed_check(const char *name, const uint8_t *data, size_t size, char *why, size_t whylen)
 {
-	int op = match_name(name, "op-", _GMEM_OP_MAX, op_name);
-	int ev = match_name(name, "event-", _GMEM_WIRE_EVENT_MAX, event_name);
+	int op = fuzz_match_name(name, "op-", _GMEM_OP_MAX, fuzz_op_name);
+	int ev = fuzz_match_name(name, "event-", _GMEM_WIRE_EVENT_MAX, fuzz_event_name);
 
 	memset(&seen, 0, sizeof(seen));
 	LLVMFuzzerTestOneInput(data, size);
