@@ -159,6 +159,14 @@ static void sync_done(struct gmem_client *c, int err, const struct gmem_convert_
 		else
 			s->out->n_unverified = 0;
 	}
+	s->out->revoked = NULL;
+	if (r->n_revoked) {
+		s->out->revoked = malloc(r->n_revoked * sizeof(*r->revoked));
+		if (s->out->revoked)
+			memcpy(s->out->revoked, r->revoked, r->n_revoked * sizeof(*r->revoked));
+		else
+			s->out->n_revoked = 0;
+	}
 }
 
 GMEM_EXPORT int gmem_convert(struct gmem_client *c, const char *name, const struct gmem_range *ranges, size_t n,

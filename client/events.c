@@ -127,6 +127,23 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 }
 
 /* Copies a wire convert reply into the public result; arrays are malloc'd (gmem_convert_result_free). */
+static int copy_parties(const struct gmem_wire_party *w, size_t n, struct gmem_party **ret, size_t *ret_n)
+{
+	if (n == 0)
+		return 0;
+	struct gmem_party *p = calloc(n, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		p[i].client_id = w[i].client_id;
+		p[i].pid = (uint32_t)w[i].pid;
+		memcpy(p[i].client_name, w[i].client_name, sizeof(p[i].client_name));
+	}
+	*ret = p;
+	*ret_n = n;
+	return 0;
+}
+
 static int to_result(const struct gmem_convert_reply *w, struct gmem_convert_result *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -155,19 +172,10 @@ static int to_result(const struct gmem_convert_reply *w, struct gmem_convert_res
 			f->gone = x->gone;
 		}
 	}
-	if (w->n_unverified) {
-		r->unverified = calloc(w->n_unverified, sizeof(*r->unverified));
-		if (!r->unverified) {
-			gmem_convert_result_free(r);
-			return -ENOMEM;
-		}
-		r->n_unverified = w->n_unverified;
-		for (size_t i = 0; i < w->n_unverified; i++) {
-			r->unverified[i].client_id = w->unverified[i].client_id;
-			r->unverified[i].pid = (uint32_t)w->unverified[i].pid;
-			memcpy(r->unverified[i].client_name, w->unverified[i].client_name,
-			       sizeof(r->unverified[i].client_name));
-		}
+	if (copy_parties(w->unverified, w->n_unverified, &r->unverified, &r->n_unverified) < 0 ||
+	    copy_parties(w->revoked, w->n_revoked, &r->revoked, &r->n_revoked) < 0) {
+		gmem_convert_result_free(r);
+		return -ENOMEM;
 	}
 	return 0;
 }
@@ -223,7 +231,9 @@ __attribute__((visibility("default"))) void gmem_convert_result_free(struct gmem
 		return;
 	free(r->refusals);
 	free(r->unverified);
+	free(r->revoked);
 	r->refusals = NULL;
 	r->unverified = NULL;
-	r->n_refusals = r->n_unverified = 0;
+	r->revoked = NULL;
+	r->n_refusals = r->n_unverified = r->n_revoked = 0;
 }

@@ -222,6 +222,15 @@ static int cmd_convert(struct gmem_client *c, char **argv)
 			json_object_array_add(refs, x);
 		}
 		json_object_object_add(o, "refusals", refs);
+		struct json_object *rev = json_object_new_array();
+		for (size_t i = 0; i < res.n_revoked; i++) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "pid", json_object_new_uint64(res.revoked[i].pid));
+			json_object_object_add(x, "client_id", json_object_new_uint64(res.revoked[i].client_id));
+			json_object_object_add(x, "client_name", json_object_new_string(res.revoked[i].client_name));
+			json_object_array_add(rev, x);
+		}
+		json_object_object_add(o, "revoked", rev);
 		print_json(o);
 	} else {
 		printf("conversion %llu of %s [%s, +%s) to %s: %s (%llu participants, %llu bytes changed, %llu us)\n",
@@ -239,6 +248,9 @@ static int cmd_convert(struct gmem_client *c, char **argv)
 		for (size_t i = 0; i < res.n_unverified; i++)
 			printf("  unverified: pid %u (client %llu) voted yes and left before it acked\n",
 			       res.unverified[i].pid, (unsigned long long)res.unverified[i].client_id);
+		for (size_t i = 0; i < res.n_revoked; i++)
+			printf("  revoked: a file of client %llu, mapped by pid %u, still mapped the range after the "
+			       "commit\n", (unsigned long long)res.revoked[i].client_id, res.revoked[i].pid);
 	}
 	int st = res.outcome == GMEM_COMMITTED ? 0 : res.outcome == GMEM_ABORTED ? EXIT_ABORTED : EXIT_UNVERIFIED;
 	gmem_convert_result_free(&res);

@@ -136,23 +136,27 @@ static void memfd_guest_release(struct backend *b, struct backend_guest *g)
 	free(g);
 }
 
-static int memfd_guest_open(struct backend *b, struct backend_guest *g, int *ret_fd)
+static int memfd_guest_open(struct backend *b, struct backend_guest *g, const struct backend_holder *who,
+			    int *ret_fd, uint64_t *ret_holder_id)
 {
 	char path[64];
 	(void)b;
+	(void)who;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", g->fd);
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return negative_errno();
 	*ret_fd = fd;
+	*ret_holder_id = 0;
 	return 0;
 }
 
 static int memfd_guest_convert(struct backend *b, struct backend_guest *g, const struct conv_range *ranges,
-			       size_t n, bool to_private, bool zero)
+			       size_t n, bool to_private, bool zero, struct backend_audit *audit)
 {
 	(void)b;
+	(void)audit; /* nothing to audit: memfd cannot see who maps what */
 	(void)to_private; /* nothing to enforce: private is what the participants declared */
 	for (size_t i = 0; zero && i < n; i++)
 		if (fallocate(g->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)ranges[i].offset,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backend: the registry of built-in backends. The kmod backend joins this table with the module;
- * until then `--backend kmod` fails the start, as any named-but-unavailable backend must.
+ * backend: the registry of built-in backends. A build without libnl-genl has no kmod backend, and then
+ * `--backend kmod` fails the start, as any named-but-unavailable backend must.
  */
 #include "backend.h"
 
@@ -10,6 +10,9 @@
 
 static const struct backend_ops *const backends[] = {
 	&backend_memfd_ops,
+#if GMEM_HAVE_KMOD
+	&backend_kmod_ops,
+#endif
 };
 
 const struct backend_ops *backend_find(const char *name)
@@ -22,5 +25,5 @@ const struct backend_ops *backend_find(const char *name)
 
 const char *backend_names(void)
 {
-	return "memfd";
+	return GMEM_HAVE_KMOD ? "memfd, kmod" : "memfd";
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct conv_range;
 
@@ -18,6 +19,25 @@ struct backend_guest;
 
 struct backend_config {
 	uint64_t pool_size; /* memfd: the byte budget; 0 = the backend's default */
+	const char *device; /* kmod: the control node; NULL = /dev/gmem_pfn */
+};
+
+/* Who a new file is for: reported back by the audit, so a finding can be pinned on a client. */
+struct backend_holder {
+	uint64_t tag; /* gmemd's client id */
+	pid_t pid;    /* the client's process */
+};
+
+/* One mapping that survived a to-private zap: a file other than the vmm lease holder's is revoked. */
+struct backend_audit_hit {
+	uint64_t holder_id, tag;
+	pid_t owner_pid, mapper_pid; /* they differ when the file was passed on and mapped by the receiver */
+	uint64_t offset, length;
+};
+
+struct backend_audit {
+	struct backend_audit_hit *hits; /* owned by the caller, who frees it */
+	size_t n, cap;
 };
 
 struct backend_ops {
@@ -36,13 +56,20 @@ struct backend_ops {
 	void (*guest_destroy)(struct backend *b, struct backend_guest *g);
 	/* Drops gmemd's own handle and leaves the memory alone: at shutdown, holders keep what they map. */
 	void (*guest_release)(struct backend *b, struct backend_guest *g);
-	/* A new O_CLOEXEC file for one holder, mappable MAP_SHARED from offset 0. Caller owns the fd. */
-	int (*guest_open)(struct backend *b, struct backend_guest *g, int *ret_fd);
+	/* A new O_CLOEXEC file for one holder, mappable MAP_SHARED from offset 0. Caller owns the fd.
+	 * *ret_holder_id names the file to holder_revoke (0 where files cannot be told apart: memfd). */
+	int (*guest_open)(struct backend *b, struct backend_guest *g, const struct backend_holder *who, int *ret_fd,
+			  uint64_t *ret_holder_id);
+	/* Takes one file's access away for good (its mappings zapped, later faults SIGBUS). NULL where an fd
+	 * handed out cannot be taken back (memfd). */
+	int (*holder_revoke)(struct backend *b, struct backend_guest *g, uint64_t holder_id);
 	/* Applies a decided conversion of the ranges (struct conv_range: offset, length in bytes): for
 	 * to-private an enforcing backend revokes every mapping; zero discards the contents. Runs after every
-	 * participant of the first wave acked. Return: 0 or -errno (reported; the decision stands). */
+	 * participant of the first wave acked. Return: 0 or -errno (reported; the decision stands).
+	 * For to-private an enforcing backend appends to *audit (if not NULL) every mapping still overlapping
+	 * the ranges after its zap. */
 	int (*guest_convert)(struct backend *b, struct backend_guest *g, const struct conv_range *ranges,
-			     size_t n, bool to_private, bool zero);
+			     size_t n, bool to_private, bool zero, struct backend_audit *audit);
 	/* Bytes of the guest actually backed by memory now. */
 	uint64_t (*guest_touched)(struct backend *b, struct backend_guest *g);
 
@@ -56,3 +83,4 @@ const struct backend_ops *backend_find(const char *name);
 const char *backend_names(void);
 
 extern const struct backend_ops backend_memfd_ops;
+extern const struct backend_ops backend_kmod_ops;

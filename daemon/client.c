@@ -126,6 +126,7 @@ void client_forget_guest(struct client *c, struct guest *g)
 		list_del(&h->client_node);
 		list_del(&h->guest_node);
 		h->guest->n_files -= h->files;
+		free(h->file_ids);
 		free(h);
 	}
 	/* Leases are found from the guest side; a client holds at most a handful. */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "backend.h"
 #include "client.h"
 #include "envelope.h"
@@ -34,6 +35,8 @@ struct conv_part {
 	char name[GMEM_NAME_MAX + 1];
 	struct conv_range *ranges; /* owned: the changing ranges that overlap its attachments */
 	size_t n_ranges;
+	uint64_t *gone_files; /* owned: a yes-voter that left: its files, revoked when the commit is applied */
+	size_t n_gone_files;
 };
 
 struct conversion {
@@ -63,6 +66,8 @@ struct conversion {
 		const struct conv_range *ranges; /* borrowed from the part it was built for */
 		size_t n;
 	} prepare_cache;
+	struct gmem_wire_party *revoked; /* owned: files the audit revoked (GMEM_REFUSALS_MAX at most) */
+	size_t n_revoked;
 	int64_t t0_us;
 	bool started, finished;
 	enum gmem_outcome outcome;
@@ -93,10 +98,11 @@ static void conv_free(struct conversion *cv)
 	if (cv->reap)
 		event_free(cv->reap);
 	for (size_t i = 0; i < cv->n_parts; i++)
-		free(cv->parts[i].ranges);
+		free(cv->parts[i].ranges), free(cv->parts[i].gone_files);
 	if (cv->requester)
 		cv->requester->n_converts--;
 	free(cv->prepare_cache.buf);
+	free(cv->revoked);
 	free(cv->parts);
 	free(cv->tparts);
 	free(cv->ranges);
@@ -213,10 +219,23 @@ static void op_backend(struct twopc *t)
 	struct guest *g = cv->g;
 	enum share_state st = cv->to_private ? SHARE_PRIVATE : SHARE_SHARED;
 
-	t->backend_err = -m->bops->guest_convert(m->backend, g->mem, cv->eff, cv->n_eff, cv->to_private, cv->zero);
+	struct backend_audit audit = { 0 };
+	bool audited = cv->to_private && m->bops->enforcing;
+
+	t->backend_err = -m->bops->guest_convert(m->backend, g->mem, cv->eff, cv->n_eff, cv->to_private, cv->zero,
+						 audited ? &audit : NULL);
 	if (t->backend_err)
 		log_errno(LOG_ERR, -t->backend_err, "conversion %llu of '%s': backend", (unsigned long long)cv->seq,
 			  g->name);
+	for (size_t i = 0; audited && i < cv->n_parts; i++)
+		audit_revoke_files(m, g, cv->seq, cv->parts[i].client_id, cv->parts[i].pid, cv->parts[i].gone_files,
+				   cv->parts[i].n_gone_files);
+	if (audit.n) {
+		free(cv->revoked);
+		cv->revoked = calloc(GMEM_REFUSALS_MAX, sizeof(*cv->revoked));
+		cv->n_revoked = audit_enforce(m, g, cv->seq, &audit, cv->revoked, cv->revoked ? GMEM_REFUSALS_MAX : 0);
+	}
+	free(audit.hits);
 	/* Recorded only now: for to-private every device has let go, for to-shared none maps yet. */
 	for (size_t i = 0; i < cv->n_eff; i++) {
 		int r = sharemap_set(g->map, cv->eff[i].offset / g->granule, cv->eff[i].length / g->granule, st);
@@ -294,6 +313,8 @@ static void reply_requester(struct conversion *cv)
 	}
 	r.refusals = ref;
 	r.unverified = unv;
+	r.revoked = cv->revoked;
+	r.n_revoked = cv->n_revoked;
 
 	char *buf;
 	size_t len;
@@ -301,9 +322,10 @@ static void reply_requester(struct conversion *cv)
 	/* Reasons are the participants' text: escaped control characters take 6 bytes each, so many long
 	 * ones may not fit one datagram. Report fewer rather than leave the requester unanswered. */
 	while ((e = gmem_build_reply(cv->req_id, GMEM_OP_CONVERT, &r, &buf, &len)) == -EMSGSIZE &&
-	       (r.n_refusals || r.n_unverified)) {
+	       (r.n_refusals || r.n_unverified || r.n_revoked)) {
 		r.n_refusals /= 2;
 		r.n_unverified /= 2;
+		r.n_revoked /= 2;
 	}
 	if (e == 0)
 		client_send(cv->requester, buf, len, -EBADF);
@@ -696,6 +718,13 @@ void conversion_client_gone(struct manager *m, struct client *c)
 		if (!tp)
 			continue;
 		((struct conv_part *)tp->user)->client = NULL;
+		/* Its yes stands, but nobody can ask it any more whether it let go: on a backend that can, all
+		 * its files of the guest are revoked when the commit is applied (not if it aborts). */
+		struct conv_part *p = tp->user;
+		if (cv->to_private && m->bops->holder_revoke && (tp->state == TPP_YES || tp->state == TPP_COMMITTING) &&
+		    audit_client_files(c, cv->g, &p->gone_files, &p->n_gone_files) < 0)
+			log_errno(LOG_CRIT, -ENOMEM, "conversion %llu: cannot remember the files of client %llu",
+				  (unsigned long long)cv->seq, (unsigned long long)c->id);
 		twopc_event(&cv->tp, tp->state == TPP_INVITED ? TE_GONE_UNVOTED : TE_GONE_VOTED, tp);
 	}
 }

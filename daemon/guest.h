@@ -51,6 +51,8 @@ struct holder {
 	struct guest *guest;
 	struct client *client;
 	uint64_t files;
+	uint64_t *file_ids; /* owned: the backend's ids of those files (enforcing backends only) */
+	size_t n_file_ids;
 	struct list_node guest_node, client_node;
 };
 

@@ -40,6 +40,7 @@ static void usage(FILE *f)
 		"  --max-connections-per-uid N  (default 1024)\n"
 		"  --state-dir DIR      state directory, locked while gmemd runs (default /run/gmem)\n"
 		"  --pool-size SIZE     memfd: the byte budget, K/M/G/T suffixes (default: physical RAM)\n"
+		"  --kmod-device PATH   kmod: the module's control node (default /dev/gmem_pfn)\n"
 		"  --prepare-timeout MS a conversion aborts when a participant has not voted by then\n"
 		"                       (default 1000)\n"
 		"  --ack-timeout MS     how long a commit wave waits for acks before going on (default 2000)\n"
@@ -66,13 +67,14 @@ int main(int argc, char **argv)
 {
 	enum { OPT_BACKEND = 256, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE_DIR, OPT_POOL_SIZE, OPT_LOG_LEVEL,
 	       OPT_VERSION, OPT_PREPARE_TIMEOUT, OPT_ACK_TIMEOUT, OPT_SOCKET_GROUP, OPT_ADMIN_GROUP,
-	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID, OPT_BUS };
+	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID, OPT_BUS, OPT_KMOD_DEVICE };
 	static const struct option opts[] = {
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "pool-size", required_argument, NULL, OPT_POOL_SIZE },
+		{ "kmod-device", required_argument, NULL, OPT_KMOD_DEVICE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "prepare-timeout", required_argument, NULL, OPT_PREPARE_TIMEOUT },
 		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
@@ -125,6 +127,9 @@ int main(int argc, char **argv)
 		}
 		case OPT_STATE_DIR:
 			cfg.state_dir = optarg;
+			break;
+		case OPT_KMOD_DEVICE:
+			cfg.kmod_device = optarg;
 			break;
 		case OPT_POOL_SIZE:
 			r = gmem_parse_size(optarg, &cfg.pool_size);

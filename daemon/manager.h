@@ -23,6 +23,7 @@ struct manager_config {
 	const char *socket_path;
 	const char *state_dir;
 	uint64_t pool_size;     /* 0 = backend default */
+	const char *kmod_device; /* NULL = /dev/gmem_pfn */
 	mode_t socket_mode;
 	uint64_t prepare_timeout_ms; /* 0 = default 1000 */
 	uint64_t ack_timeout_ms;     /* 0 = default 2000 */

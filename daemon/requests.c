@@ -267,9 +267,21 @@ static int op_open(struct req *q)
 	struct holder *h = holder_get(q->c, g);
 	if (!h)
 		return -ENOMEM;
-	ret = m->bops->guest_open(m->backend, g->mem, &q->fd);
+	struct backend_holder who = { .tag = q->c->id, .pid = q->c->pid };
+	uint64_t file_id = 0;
+	ret = m->bops->guest_open(m->backend, g->mem, &who, &q->fd, &file_id);
 	if (ret < 0)
 		return req_fail(q, ret, "backend cannot open guest '%s': %s", g->name, strerror(-ret));
+	if (file_id) {
+		/* Kept so that a yes-voter that leaves mid-conversion can have every file revoked (audit.c). */
+		uint64_t *ids = reallocarray(h->file_ids, h->n_file_ids + 1, sizeof(*ids));
+		if (!ids) {
+			(void)m->bops->holder_revoke(m->backend, g->mem, file_id); /* q->fd is closed by our caller */
+			return -ENOMEM;
+		}
+		ids[h->n_file_ids++] = file_id;
+		h->file_ids = ids;
+	}
 	h->files++;
 	g->n_files++;
 	fill_info(m, g, &r->guest);

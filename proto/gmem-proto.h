@@ -192,6 +192,8 @@ struct gmem_convert_reply {
 	size_t n_refusals;
 	struct gmem_wire_party *unverified;
 	size_t n_unverified;
+	struct gmem_wire_party *revoked; /* kmod: kept a mapping through the commit; pid = who mapped it */
+	size_t n_revoked;
 };
 
 struct gmem_vote_args {

@@ -173,6 +173,8 @@ const struct gmem_field gmem_convert_reply_fields[] = {
 			 refusal_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_ARRAY(struct gmem_convert_reply, unverified, n_unverified, "unverified",
 			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_ARRAY(struct gmem_convert_reply, revoked, n_revoked, "revoked",
+			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -258,15 +259,29 @@ int main(void)
 	CHECK_EQ(gmemd_stop(&d), 0);
 
 	/* A backend that is named and unavailable fails the start: never a fallback to memfd. */
-	char sock[sizeof(d.socket) + 8], state[sizeof(d.state) + 8];
-	snprintf(sock, sizeof(sock), "%s.kmod", d.socket);
-	snprintf(state, sizeof(state), "%s.kmod", d.state);
-	const char *kmod[] = { binary("GMEMD"), "--backend", "kmod", "--socket", sock, "--state-dir", state, NULL };
+	char dir[] = "/tmp/gmem-test-kmod-XXXXXX", sock[64], state[64], nodev[64];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(nodev, sizeof(nodev), "%s/no-such-node", dir);
+	CHECK_EQ(mkdir(state, 0700), 0);
+	const char *kmod[] = { binary("GMEMD"), "--backend", "kmod", "--kmod-device", nodev, "--socket", sock,
+			       "--state-dir", state, "--bus", "none", NULL };
 	CHECK_EQ(run_capture(kmod, &out, &err), 1);
-	CHECK(strstr(err, "backend 'kmod' is not available") && strstr(err, "start-up failed"));
+	CHECK(strstr(err, "cannot open") && strstr(err, "not falling back") && strstr(err, "start-up failed"));
 	CHECK(access(sock, F_OK) < 0); /* it never listened */
 	free(out);
 	free(err);
+	/* A node that is not gmem_pfn (it does not answer the capability query) is refused, not guessed at. */
+	const char *notmod[] = { binary("GMEMD"), "--backend", "kmod", "--kmod-device", "/dev/null", "--socket", sock,
+				 "--state-dir", state, "--bus", "none", NULL };
+	CHECK_EQ(run_capture(notmod, &out, &err), 1);
+	CHECK(strstr(err, "does not answer the capability query") && strstr(err, "not falling back"));
+	CHECK(access(sock, F_OK) < 0);
+	free(out);
+	free(err);
+	rmdir(state);
+	rmdir(dir);
 
 	/* No gmemd: one line, status 1. */
 	expect_fail(1, "status", NULL, NULL, NULL);

@@ -276,6 +276,8 @@ struct gmem_convert_result {
 	size_t n_refusals;
 	struct gmem_party *unverified; /* committed-unverified: whose letting go was not seen */
 	size_t n_unverified;
+	struct gmem_party *revoked; /* kmod: files revoked for keeping a mapping (pid: who mapped) */
+	size_t n_revoked;
 };
 /* Frees the arrays inside (not r itself). */
 void gmem_convert_result_free(struct gmem_convert_result *r);
