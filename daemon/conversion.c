@@ -332,6 +332,7 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 	watch_event(cv, outcome == GMEM_COMMITTED ? 3 : outcome == GMEM_ABORTED ? 4 : 5);
 	dbus_conversion_done(cv->m->dbus, cv->g, cv->seq, outcome, cv->bytes, &cv->tp);
 	list_del(&cv->active_node);
+	notify_changed(cv->m->notify);
 	event_active(cv->reap, EV_TIMEOUT, 0);
 }
 
@@ -443,6 +444,7 @@ static int start(struct conversion *cv)
 
 	cv->started = true;
 	list_add_tail(&m->active, &cv->active_node);
+	notify_changed(m->notify);
 	for (size_t i = 0; i < cv->n_ranges; i++) {
 		r = sharemap_walk(g->map, cv->ranges[i].offset / g->granule, cv->ranges[i].length / g->granule,
 				  collect_eff, &w);

@@ -13,6 +13,7 @@
 #include "dbus.h"
 #include "guest.h"
 #include "list.h"
+#include "notify.h"
 
 struct event_base;
 struct event;
@@ -56,6 +57,7 @@ struct manager {
 	int lock_fd;
 	char *recv_buf; /* GMEM_MSG_MAX bytes, shared by all clients: one thread reads at a time */
 	struct dbus *dbus; /* NULL with --bus none */
+	struct notify *notify;
 };
 
 int manager_new(const struct manager_config *cfg, struct manager **ret);

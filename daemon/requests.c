@@ -198,6 +198,7 @@ static int op_create(struct req *q)
 		free(g);
 		return r;
 	}
+	notify_changed(m->notify);
 	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u", g->name,
 		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner);
 	fill_info(m, g, q->reply);
