@@ -434,6 +434,108 @@ static int cmd_revoke(struct gmem_client *c, char **argv)
 	return grant_cmd(c, argv, false);
 }
 
+static const char *const role_names[] = { "vmm", "device", "admin" };
+
+static int cmd_clients(struct gmem_client *c, char **argv)
+{
+	struct gmem_client_info *cs;
+	size_t n;
+	(void)argv;
+
+	int r = gmem_client_list(c, &cs, &n);
+	if (r < 0)
+		return fail(c, r, "clients");
+	if (arg_json) {
+		struct json_object *a = json_object_new_array();
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "id", json_object_new_uint64(cs[i].id));
+			json_object_object_add(o, "pid", json_object_new_uint64(cs[i].pid));
+			json_object_object_add(o, "uid", json_object_new_uint64(cs[i].uid));
+			json_object_object_add(o, "gid", json_object_new_uint64(cs[i].gid));
+			json_object_object_add(o, "role", cs[i].hello ? json_object_new_string(role_names[cs[i].role]) : NULL);
+			json_object_object_add(o, "name", json_object_new_string(cs[i].name));
+			json_object_object_add(o, "attachments", json_object_new_uint64(cs[i].attachments));
+			json_object_object_add(o, "files", json_object_new_uint64(cs[i].files));
+			json_object_object_add(o, "leases", json_object_new_uint64(cs[i].leases));
+			json_object_object_add(o, "converts", json_object_new_uint64(cs[i].converts));
+			json_object_object_add(o, "self", json_object_new_boolean(cs[i].self));
+			json_object_array_add(a, o);
+		}
+		print_json(a);
+	} else {
+		printf("%-6s %8s %6s %-7s %-20s %6s %6s %6s %8s\n", "ID", "PID", "UID", "ROLE", "NAME", "ATTACH", "FILES",
+		       "LEASES", "CONVERTS");
+		for (size_t i = 0; i < n; i++)
+			printf("%-6llu %8u %6u %-7s %-20s %6llu %6llu %6llu %8llu%s\n", (unsigned long long)cs[i].id,
+			       cs[i].pid, cs[i].uid, cs[i].hello ? role_names[cs[i].role] : "-",
+			       cs[i].name[0] ? cs[i].name : "-", (unsigned long long)cs[i].attachments,
+			       (unsigned long long)cs[i].files, (unsigned long long)cs[i].leases,
+			       (unsigned long long)cs[i].converts, cs[i].self ? "  (this gmemctl)" : "");
+	}
+	free(cs);
+	return 0;
+}
+
+static struct json_object *conversion_json(const struct gmem_conversion_info *v)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "conversion", json_object_new_uint64(v->seq));
+	json_object_object_add(o, "epoch", json_object_new_uint64(v->epoch));
+	json_object_object_add(o, "guest", json_object_new_string(v->guest));
+	json_object_object_add(o, "target", json_object_new_string(v->target == GMEM_PRIVATE ? "private" : "shared"));
+	json_object_object_add(o, "state", json_object_new_string(v->state));
+	json_object_object_add(o, "bytes", json_object_new_uint64(v->bytes));
+	json_object_object_add(o, "ranges", json_object_new_uint64(v->ranges));
+	json_object_object_add(o, "participants", json_object_new_uint64(v->participants));
+	json_object_object_add(o, "latency_us", json_object_new_uint64(v->latency_us));
+	json_object_object_add(o, "requester_pid", json_object_new_uint64(v->requester_pid));
+	return o;
+}
+
+static void print_conversions(const char *title, const struct gmem_conversion_info *v, size_t n)
+{
+	char b[GMEM_SIZE_STRLEN];
+	printf("%s:%s\n", title, n ? "" : " none");
+	for (size_t i = 0; i < n; i++)
+		printf("  %-6llu %-24s to %-7s %-20s %10s %5llu ranges %3llu participants %10llu us  pid %u\n",
+		       (unsigned long long)v[i].seq, v[i].guest, v[i].target == GMEM_PRIVATE ? "private" : "shared",
+		       v[i].state, gmem_format_size(v[i].bytes, b, sizeof(b)), (unsigned long long)v[i].ranges,
+		       (unsigned long long)v[i].participants, (unsigned long long)v[i].latency_us, v[i].requester_pid);
+}
+
+static int cmd_conversions(struct gmem_client *c, char **argv)
+{
+	struct gmem_conversion_info *fl, *rc;
+	size_t n_fl, n_rc;
+	uint64_t omitted;
+	(void)argv;
+
+	int r = gmem_conversion_list(c, &fl, &n_fl, &omitted, &rc, &n_rc);
+	if (r < 0)
+		return fail(c, r, "conversions");
+	if (arg_json) {
+		struct json_object *o = json_object_new_object(), *a = json_object_new_array(),
+				   *b = json_object_new_array();
+		for (size_t i = 0; i < n_fl; i++)
+			json_object_array_add(a, conversion_json(&fl[i]));
+		for (size_t i = 0; i < n_rc; i++)
+			json_object_array_add(b, conversion_json(&rc[i]));
+		json_object_object_add(o, "in_flight", a);
+		json_object_object_add(o, "omitted", json_object_new_uint64(omitted));
+		json_object_object_add(o, "recent", b);
+		print_json(o);
+	} else {
+		print_conversions("in flight", fl, n_fl);
+		if (omitted)
+			printf("  ... and %llu more\n", (unsigned long long)omitted);
+		print_conversions("recent (newest first)", rc, n_rc);
+	}
+	free(fl);
+	free(rc);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
 	{ "guests", "", "list the guests you may see", 0, 0, cmd_guests },
@@ -445,6 +547,9 @@ static const struct command commands[] = {
 	{ "watch", "", "one line per conversion event until Ctrl-C", 0, 0, cmd_watch },
 	{ "grant", "GUEST uid:N|gid:N device|vmm", "let another uid or group use a guest", 3, 3, cmd_grant },
 	{ "revoke", "GUEST uid:N|gid:N device|vmm", "take a grant back", 3, 3, cmd_revoke },
+	{ "clients", "", "connections to gmemd (all for an admin, else your uid's)", 0, 0, cmd_clients },
+	{ "conversions", "", "conversions in flight and the last ones that ended, with outcome and latency", 0, 0,
+	  cmd_conversions },
 };
 
 static void usage(FILE *f)

@@ -185,3 +185,97 @@ GMEM_EXPORT int gmem_detach(struct gmem_client *c, uint64_t id)
 	struct gmem_empty_reply r;
 	return gmem_call(c, GMEM_OP_DETACH, &a, &r, NULL);
 }
+
+GMEM_EXPORT int gmem_client_list(struct gmem_client *c, struct gmem_client_info **ret, size_t *ret_n)
+{
+	struct gmem_client_info *all = NULL;
+	size_t n = 0;
+	uint64_t after = 0;
+
+	do {
+		struct gmem_clients_args a = { .after = after };
+		struct gmem_clients_reply r = { 0 };
+		int e = gmem_call(c, GMEM_OP_CLIENTS, &a, &r, NULL);
+		if (e < 0) {
+			free(all);
+			return e;
+		}
+		struct gmem_client_info *grown = realloc(all, (n + r.n_clients + 1) * sizeof(*all));
+		if (!grown) {
+			gmem_fields_release(gmem_clients_reply_fields, &r);
+			free(all);
+			return -ENOMEM;
+		}
+		all = grown;
+		for (size_t i = 0; i < r.n_clients; i++) {
+			const struct gmem_wire_client *w = &r.clients[i];
+			struct gmem_client_info *x = &all[n++];
+			memset(x, 0, sizeof(*x));
+			x->id = w->id;
+			x->pid = (uint32_t)w->pid;
+			x->uid = (uint32_t)w->uid;
+			x->gid = (uint32_t)w->gid;
+			x->hello = w->hello;
+			x->role = (enum gmem_role)w->role;
+			snprintf(x->name, sizeof(x->name), "%s", w->client_name);
+			x->attachments = w->attachments;
+			x->files = w->files;
+			x->leases = w->leases;
+			x->converts = w->converts;
+			x->self = w->self;
+		}
+		/* Ids only grow, so paging by id never repeats one; a connection that came meanwhile may show. */
+		after = r.next;
+		gmem_fields_release(gmem_clients_reply_fields, &r);
+	} while (after);
+	*ret = all;
+	*ret_n = n;
+	return 0;
+}
+
+static struct gmem_conversion_info *to_conversions(const struct gmem_wire_conversion *w, size_t n)
+{
+	struct gmem_conversion_info *out = calloc(n + 1, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[i].epoch = w[i].epoch;
+		out[i].seq = w[i].seq;
+		snprintf(out[i].guest, sizeof(out[i].guest), "%s", w[i].guest);
+		out[i].target = (enum gmem_target)w[i].target;
+		snprintf(out[i].state, sizeof(out[i].state), "%s", gmem_state_names[w[i].state]);
+		out[i].bytes = w[i].bytes;
+		out[i].ranges = w[i].ranges;
+		out[i].participants = w[i].participants;
+		out[i].latency_us = w[i].latency_us;
+		out[i].requester_pid = (uint32_t)w[i].requester_pid;
+	}
+	return out;
+}
+
+GMEM_EXPORT int gmem_conversion_list(struct gmem_client *c, struct gmem_conversion_info **ret_in_flight,
+				     size_t *ret_n_in_flight, uint64_t *ret_omitted,
+				     struct gmem_conversion_info **ret_recent, size_t *ret_n_recent)
+{
+	struct gmem_status_args a = { 0 };
+	struct gmem_conversions_reply r = { 0 };
+	int e = gmem_call(c, GMEM_OP_CONVERSIONS, &a, &r, NULL);
+	if (e < 0)
+		return e;
+	struct gmem_conversion_info *fl = to_conversions(r.in_flight, r.n_in_flight);
+	struct gmem_conversion_info *rc = to_conversions(r.recent, r.n_recent);
+	if (!fl || !rc) {
+		free(fl);
+		free(rc);
+		gmem_fields_release(gmem_conversions_reply_fields, &r);
+		return -ENOMEM;
+	}
+	*ret_in_flight = fl;
+	*ret_n_in_flight = r.n_in_flight;
+	if (ret_omitted)
+		*ret_omitted = r.omitted;
+	*ret_recent = rc;
+	*ret_n_recent = r.n_recent;
+	gmem_fields_release(gmem_conversions_reply_fields, &r);
+	return 0;
+}

@@ -335,6 +335,22 @@ static void reply_requester(struct conversion *cv)
 
 static void on_reap(evutil_socket_t fd, short what, void *arg);
 
+/* What a listing says about cv, in state (gmem_state_names). */
+static void describe(const struct conversion *cv, int state, struct gmem_wire_conversion *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->epoch = cv->m->epoch;
+	w->seq = cv->seq;
+	snprintf(w->guest, sizeof(w->guest), "%s", cv->g->name);
+	w->target = cv->to_private ? GMEM_PRIVATE : GMEM_SHARED;
+	w->state = state;
+	w->bytes = cv->started ? cv->bytes : 0;
+	w->ranges = cv->started ? cv->n_eff : cv->n_ranges;
+	w->participants = cv->n_parts;
+	w->latency_us = (uint64_t)(now_us() - cv->t0_us);
+	w->requester_pid = (uint64_t)cv->requester_pid;
+}
+
 static void finish(struct conversion *cv, enum gmem_outcome outcome)
 {
 	struct gmem_done_event ev = { .epoch = cv->m->epoch, .seq = cv->seq, .outcome = outcome };
@@ -353,7 +369,11 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 		 (long long)(now_us() - cv->t0_us));
 	watch_event(cv, outcome == GMEM_COMMITTED ? 3 : outcome == GMEM_ABORTED ? 4 : 5);
 	dbus_conversion_done(cv->m->dbus, cv->g, cv->seq, outcome, cv->bytes, &cv->tp);
+	struct recent_entry re = { .guest_id = cv->g->id, .owner = cv->g->owner };
+	describe(cv, outcome == GMEM_COMMITTED ? 3 : outcome == GMEM_ABORTED ? 4 : 5, &re.w);
+	recent_push(&cv->m->recent, &re);
 	list_del(&cv->active_node);
+	notify_changed(cv->m->notify);
 	event_active(cv->reap, EV_TIMEOUT, 0);
 }
 
@@ -465,6 +485,7 @@ static int start(struct conversion *cv)
 
 	cv->started = true;
 	list_add_tail(&m->active, &cv->active_node);
+	notify_changed(m->notify);
 	for (size_t i = 0; i < cv->n_ranges; i++) {
 		r = sharemap_walk(g->map, cv->ranges[i].offset / g->granule, cv->ranges[i].length / g->granule,
 				  collect_eff, &w);
@@ -755,6 +776,31 @@ void conversion_guest_gone(struct manager *m, struct guest *g)
 		conv_free(cv);
 	}
 	(void)m;
+}
+
+size_t conversion_list(struct manager *m, const struct client *who, struct gmem_wire_conversion *out, size_t max,
+		       uint64_t *omitted)
+{
+	size_t n = 0;
+	*omitted = 0;
+	list_for_each(pos, &m->guests.order) {
+		const struct guest *g = list_entry(pos, struct guest, order);
+		if (list_empty(&g->conversions) || !(LISTING_SEES_ALL || (policy_perms(m, who, g) & PERM_SEE)))
+			continue;
+		list_for_each(p2, &g->conversions) {
+			const struct conversion *cv = list_entry(p2, struct conversion, node);
+			if (cv->finished)
+				continue; /* listed with the recent ones already */
+			if (n == max) {
+				(*omitted)++;
+				continue;
+			}
+			/* gmem_state_names: queued, preparing (votes and the decision), committing (waves, backend) */
+			int state = !cv->started ? 0 : cv->tp.state <= TP_DECIDING ? 1 : 2;
+			describe(cv, state, &out[n++]);
+		}
+	}
+	return n;
 }
 
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len)

@@ -44,5 +44,19 @@ void conversion_client_gone(struct manager *m, struct client *c);
 void conversion_guest_gone(struct manager *m, struct guest *g);
 /* gmemd is stopping: frees the guest's conversions without a word to anyone. */
 void conversion_guest_release(struct guest *g);
+/* A test-only build (gmemd-sees-all) lists every client and conversion to everyone: the controls that show
+ * test-clients and test-conversions catch a listing that ignores visibility. */
+#ifdef GMEM_TEST_SEE_ALL
+#define LISTING_SEES_ALL 1
+#else
+#define LISTING_SEES_ALL 0
+#endif
+
+/*
+ * The conversions queued or running on the guests who may see, up to max of them in out, by guest then
+ * queue order. Return: how many were filled in; *omitted counts the visible ones that did not fit.
+ */
+size_t conversion_list(struct manager *m, const struct client *who, struct gmem_wire_conversion *out, size_t max,
+		       uint64_t *omitted);
 /* Whether [off, off+len) overlaps the conversion in flight on g (attach refuses it). */
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len);

@@ -547,6 +547,15 @@ PROPERTY_GETTER(prop_pool_used)
 	return sd_bus_message_append(reply, "t", b->m->bops->pool_used(b->m->backend));
 }
 
+PROPERTY_GETTER(prop_pool_free)
+{
+	struct dbus *b = userdata;
+	const struct backend_ops *o = b->m->bops;
+	uint64_t size = o->pool_size(b->m->backend), used = o->pool_used(b->m->backend);
+	(void)bus, (void)path, (void)interface, (void)property, (void)ret_error;
+	return sd_bus_message_append(reply, "t", size > used ? size - used : 0);
+}
+
 PROPERTY_GETTER(prop_guests)
 {
 	struct dbus *b = userdata;
@@ -565,7 +574,7 @@ PROPERTY_GETTER(prop_in_flight)
 }
 
 /*
- * The first four never change while gmemd runs. The other three change with every guest and
+ * The first four never change while gmemd runs. The other four change with every guest and
  * conversion: they emit no PropertiesChanged (introspection says EmitsChangedSignal=false), since a
  * boot-time conversion storm must not become a signal storm; read them when needed, and watch
  * ConversionSummary for activity.
@@ -577,6 +586,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("Enforcing", "b", prop_enforcing, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("PoolSize", "t", prop_pool_size, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("PoolUsed", "t", prop_pool_used, 0, 0),
+	SD_BUS_PROPERTY("PoolFree", "t", prop_pool_free, 0, 0),
 	SD_BUS_PROPERTY("Guests", "u", prop_guests, 0, 0),
 	SD_BUS_PROPERTY("ConversionsInFlight", "u", prop_in_flight, 0, 0),
 	SD_BUS_METHOD_WITH_ARGS("ListGuests", SD_BUS_NO_ARGS,

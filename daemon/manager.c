@@ -90,6 +90,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 			client_send_error(c, false, 0, -EUSERS, why);
 			client_kill(c, why);
 		}
+		notify_changed(m->notify);
 	}
 }
 
@@ -104,6 +105,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 		conversion_client_gone(m, c);
 		client_free(c);
 	}
+	notify_changed(m->notify);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -182,6 +184,9 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 		r = -ENOMEM;
 		goto fail;
 	}
+	r = notify_new(m, &m->notify);
+	if (r < 0)
+		goto fail;
 	/* Last, and never fatal: no bus is a notice and a reconnect, not a failed start. */
 	r = dbus_new(m, cfg->bus, &m->dbus);
 	if (r < 0)
@@ -223,16 +228,13 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	sharemap_free(g->map);
 	free(g->grants);
 	free(g);
+	notify_changed(m->notify);
 }
 
 int manager_run(struct manager *m)
 {
-	char status[128];
-
-	snprintf(status, sizeof(status), "STATUS=serving on %s, backend %s", m->cfg.socket_path, m->bops->name);
 	/* READY only now: the socket accepts, so a client started after READY can connect. */
-	(void)sd_notify(0, "READY=1");
-	(void)sd_notify(0, status);
+	notify_ready(m->notify);
 	log_notice("ready: backend %s, pool %llu bytes, socket %s", m->bops->name,
 		   (unsigned long long)m->bops->pool_size(m->backend), m->cfg.socket_path);
 	if (event_base_dispatch(m->base) < 0)
@@ -250,6 +252,7 @@ struct manager *manager_free(struct manager *m)
 	if (!m)
 		return NULL;
 	m->dbus = dbus_free(m->dbus);
+	m->notify = notify_free(m->notify);
 	list_for_each(pos, &m->guests.order)
 		conversion_guest_release(list_entry(pos, struct guest, order));
 	list_for_each_safe(pos, &m->clients)

@@ -13,6 +13,8 @@
 #include "dbus.h"
 #include "guest.h"
 #include "list.h"
+#include "notify.h"
+#include "recent.h"
 
 struct event_base;
 struct event;
@@ -57,6 +59,8 @@ struct manager {
 	int lock_fd;
 	char *recv_buf; /* GMEM_MSG_MAX bytes, shared by all clients: one thread reads at a time */
 	struct dbus *dbus; /* NULL with --bus none */
+	struct notify *notify;
+	struct recent recent; /* the conversions that ended last (gmemctl conversions) */
 };
 
 int manager_new(const struct manager_config *cfg, struct manager **ret);

@@ -198,6 +198,7 @@ static int op_create(struct req *q)
 		free(g);
 		return r;
 	}
+	notify_changed(m->notify);
 	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u", g->name,
 		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner);
 	fill_info(m, g, q->reply);
@@ -511,13 +512,81 @@ static int op_revoke(struct req *q)
 	return req_fail(q, -ENOENT, "guest '%s' has no %s grant for %s", g->name, gmem_role_names[a->role], a->who);
 }
 
+/* Connections: an admin (as policy.c has it: the role, root, gmemd's uid) sees every one, anyone else
+ * those of its own uid. */
+static int op_clients(struct req *q)
+{
+	const struct gmem_clients_args *a = q->args;
+	struct gmem_clients_reply *r = q->reply;
+	struct client *me = q->c;
+	struct manager *m = me->m;
+	bool all = LISTING_SEES_ALL || me->role == GMEM_ROLE_ADMIN || me->uid == 0 || me->uid == m->self_uid;
+
+	r->clients = calloc(GMEM_CLIENTS_PAGE, sizeof(*r->clients));
+	if (!r->clients)
+		return -ENOMEM;
+	/* The list is in connection order, which is id order: ids only grow. */
+	list_for_each(pos, &m->clients) {
+		const struct client *c = list_entry(pos, struct client, node);
+		if (c->id <= a->after || (!all && c->uid != me->uid))
+			continue;
+		if (r->n_clients == GMEM_CLIENTS_PAGE) {
+			r->next = r->clients[r->n_clients - 1].id;
+			break;
+		}
+		struct gmem_wire_client *w = &r->clients[r->n_clients++];
+		w->id = c->id;
+		w->pid = (uint64_t)c->pid;
+		w->uid = c->uid;
+		w->gid = c->gid;
+		w->hello = c->hello;
+		w->role = c->hello ? c->role : 0;
+		memcpy(w->client_name, c->name, sizeof(w->client_name));
+		w->attachments = c->n_attachments;
+		list_for_each(p2, &c->holders)
+			w->files += list_entry(p2, struct holder, client_node)->files;
+		list_for_each(p2, &m->guests.order)
+			w->leases += list_entry(p2, struct guest, order)->lease == c;
+		w->converts = c->n_converts;
+		w->self = c == me;
+	}
+	return 0;
+}
+
+/* Conversions in flight and the recent ones, of the guests the caller may see. */
+static int op_conversions(struct req *q)
+{
+	struct gmem_conversions_reply *r = q->reply;
+	struct manager *m = q->c->m;
+
+	r->in_flight = calloc(GMEM_IN_FLIGHT_MAX, sizeof(*r->in_flight));
+	r->recent = calloc(GMEM_RECENT_MAX, sizeof(*r->recent));
+	if (!r->in_flight || !r->recent)
+		return -ENOMEM; /* both are freed with the reply */
+	r->n_in_flight = conversion_list(m, q->c, r->in_flight, GMEM_IN_FLIGHT_MAX, &r->omitted);
+	for (size_t i = 0; i < GMEM_RECENT_MAX; i++) {
+		const struct recent_entry *e = recent_get(&m->recent, i);
+		if (!e)
+			break;
+		/* Its guest as it is now, or, once gone, as its owner left it (no grants). */
+		const struct guest *g = guest_table_find(&m->guests, e->w.guest);
+		struct guest gone = { .id = e->guest_id, .owner = e->owner };
+		if (!g || g->id != e->guest_id)
+			g = &gone;
+		if (LISTING_SEES_ALL || (policy_perms(m, q->c, g) & PERM_SEE))
+			r->recent[r->n_recent++] = e->w;
+	}
+	return 0;
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
 	[GMEM_OP_ATTACH] = op_attach,   [GMEM_OP_DETACH] = op_detach, [GMEM_OP_LEASE] = op_lease,
 	[GMEM_OP_RELEASE] = op_release, [GMEM_OP_CONVERT] = op_convert, [GMEM_OP_VOTE] = op_vote,
 	[GMEM_OP_ACK] = op_ack,         [GMEM_OP_MAP] = op_map,         [GMEM_OP_WATCH] = op_watch,
-	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke,
+	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke,   [GMEM_OP_CLIENTS] = op_clients,
+	[GMEM_OP_CONVERSIONS] = op_conversions,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)
@@ -557,7 +626,8 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 	_Static_assert(sizeof(struct gmem_hello_args) <= 512 && sizeof(struct gmem_open_reply) <= 512 &&
 			       sizeof(struct gmem_status_reply) <= 512 && sizeof(struct gmem_attach_args) <= 512 &&
 			       sizeof(struct gmem_vote_args) <= 512 && sizeof(struct gmem_convert_args) <= 512 &&
-			       sizeof(struct gmem_map_reply) <= 512,
+			       sizeof(struct gmem_map_reply) <= 512 && sizeof(struct gmem_conversions_reply) <= 512 &&
+			       sizeof(struct gmem_clients_reply) <= 512,
 		       "op structs outgrew the request buffers");
 	memset(args, 0, sizeof(args));
 	memset(reply, 0, sizeof(reply));

@@ -33,6 +33,9 @@
 #define GMEM_REFUSALS_MAX 64        /* refusers listed in one convert reply */
 #define GMEM_MAP_PAGE 800           /* runs in one map reply */
 #define GMEM_CONVERTS_MAX 16        /* convert requests one connection may have unanswered */
+#define GMEM_CLIENTS_PAGE 200       /* connections in one clients reply */
+#define GMEM_IN_FLIGHT_MAX 100      /* conversions in flight listed in one conversions reply */
+#define GMEM_RECENT_MAX 64          /* finished conversions gmemd remembers (and lists) */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -224,6 +227,44 @@ struct gmem_map_reply {
 	uint64_t next; /* 0: the last page; else pass as offset */
 };
 
+struct gmem_clients_args {
+	uint64_t after; /* client id; 0 = from the start */
+};
+struct gmem_wire_client {
+	uint64_t id;
+	uint64_t pid, uid, gid;
+	bool hello;
+	int role; /* enum gmem_role; meaningful after hello */
+	char client_name[GMEM_NAME_MAX + 1];
+	uint64_t attachments, files, leases;
+	uint64_t converts; /* its convert requests not yet answered */
+	bool self;         /* the connection that asked */
+};
+struct gmem_clients_reply {
+	struct gmem_wire_client *clients;
+	size_t n_clients;
+	uint64_t next; /* 0 = the last page, else pass as 'after' */
+};
+
+struct gmem_wire_conversion {
+	uint64_t epoch, seq;
+	char guest[GMEM_NAME_MAX + 1];
+	int target; /* enum gmem_target */
+	int state;  /* gmem_state_names: queued/preparing/committing in flight, the outcome when ended */
+	uint64_t bytes; /* that change state (known once it started) */
+	uint64_t ranges;
+	uint64_t participants;
+	uint64_t latency_us; /* from the request: to its outcome, or until now while in flight */
+	uint64_t requester_pid;
+};
+struct gmem_conversions_reply {
+	struct gmem_wire_conversion *in_flight; /* queued or running, by guest then queue order */
+	size_t n_in_flight;
+	uint64_t omitted; /* in flight but past GMEM_IN_FLIGHT_MAX */
+	struct gmem_wire_conversion *recent;    /* ended, newest first */
+	size_t n_recent;
+};
+
 /* ---- events ---- */
 struct gmem_prepare_event {
 	uint64_t epoch, seq;
@@ -297,7 +338,11 @@ enum {
 	X(MAP, "map", gmem_map_args, gmem_map_args_fields, gmem_map_reply, gmem_map_reply_fields, 0)      \
 	X(WATCH, "watch", gmem_status_args, gmem_no_fields, gmem_empty_reply, gmem_no_fields, 0)          \
 	X(GRANT, "grant", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
-	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)
+	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
+	X(CLIENTS, "clients", gmem_clients_args, gmem_clients_args_fields, gmem_clients_reply,             \
+	  gmem_clients_reply_fields, 0)                                                                   \
+	X(CONVERSIONS, "conversions", gmem_status_args, gmem_no_fields, gmem_conversions_reply,           \
+	  gmem_conversions_reply_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -360,6 +405,8 @@ extern const struct gmem_field gmem_prepare_event_fields[], gmem_commit_event_fi
 extern const struct gmem_field gmem_conv_event_fields[], gmem_done_event_fields[];
 extern const struct gmem_field gmem_watch_event_fields[];
 extern const struct gmem_field gmem_grant_args_fields[];
+extern const struct gmem_field gmem_clients_args_fields[], gmem_clients_reply_fields[];
+extern const struct gmem_field gmem_conversions_reply_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

@@ -214,6 +214,54 @@ const struct gmem_field gmem_map_reply_fields[] = {
 	GMEM_FIELD_END,
 };
 
+const struct gmem_field gmem_clients_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_clients_args, after, "after", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+static const struct gmem_field client_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_client, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_client, pid, "pid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_client, uid, "uid", 0, UINT32_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_client, gid, "gid", 0, UINT32_MAX, 0),
+	GMEM_FIELD_BOOL(struct gmem_wire_client, hello, "hello", 0),
+	GMEM_FIELD_ENUM(struct gmem_wire_client, role, "role", gmem_role_names, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_client, client_name, "client_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_client, attachments, "attachments", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_client, files, "files", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_client, leases, "leases", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_client, converts, "converts", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_BOOL(struct gmem_wire_client, self, "self", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_clients_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_clients_reply, clients, n_clients, "clients", struct gmem_wire_client,
+			 client_fields, GMEM_CLIENTS_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_clients_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+static const struct gmem_field conversion_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_conversion, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_conversion, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_wire_conversion, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_wire_conversion, target, "target", gmem_target_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_wire_conversion, state, "state", gmem_state_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_conversion, bytes, "bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_conversion, ranges, "ranges", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_conversion, participants, "participants", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_conversion, latency_us, "latency_us", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_conversion, requester_pid, "requester_pid", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_conversions_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_conversions_reply, in_flight, n_in_flight, "in_flight",
+			 struct gmem_wire_conversion, conversion_fields, GMEM_IN_FLIGHT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_conversions_reply, omitted, "omitted", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_ARRAY(struct gmem_conversions_reply, recent, n_recent, "recent", struct gmem_wire_conversion,
+			 conversion_fields, GMEM_RECENT_MAX, 0),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_prepare_event_fields[] = {
 	GMEM_FIELD_U64(struct gmem_prepare_event, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_prepare_event, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),

@@ -22,7 +22,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
-       "convert", "vote", "ack", "map", "watch", "grant", "revoke"]
+       "convert", "vote", "ack", "map", "watch", "grant", "revoke", "clients", "conversions"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion"]
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
 
@@ -63,6 +63,8 @@ CODEC_REQUESTS = {
     "watch": {},
     "grant": {"name": "vm1", "who": "uid:1000", "role": "device"},
     "revoke": {"name": "vm1", "who": "gid:4242", "role": "vmm"},
+    "clients": {"after": 2},
+    "conversions": {},
 }
 
 CODEC_REPLIES = {
@@ -93,6 +95,15 @@ CODEC_REPLIES = {
     "watch": {},
     "grant": {},
     "revoke": {},
+    "clients": {"clients": [{"id": 3, "pid": 4242, "uid": 1000, "gid": 1000, "hello": True, "role": "vmm",
+                             "client_name": "qemu-1", "attachments": 2, "files": 1, "leases": 1, "converts": 0,
+                             "self": True}], "next": 3},
+    "conversions": {"in_flight": [{"epoch": 123456789, "seq": 5, "guest": "vm1", "target": "private",
+                                   "state": "preparing", "bytes": 2097152, "ranges": 1, "participants": 2,
+                                   "latency_us": 900, "requester_pid": 4242}], "omitted": 1,
+                    "recent": [{"epoch": 123456789, "seq": 4, "guest": "vm1", "target": "shared",
+                                "state": "aborted", "bytes": 0, "ranges": 2, "participants": 2,
+                                "latency_us": 1500}]},
 }
 
 CODEC_EVENTS = {
@@ -252,6 +263,8 @@ def requests_corpus():
                          .req(2, "attach", {"name": "g1", "offset": 0, "length": 4096, "kind": "iommu"})
                          .req(0, "grant", {"name": "g1", "who": "gid:60003", "role": "vmm"})
                          .hello(3, "vmm").req(3, "lease", {"name": "g1"}).convert(3, ranges=((8192, 4096),)))
+    seeds["op-clients"] = Conv().hello(0).hello(1, "admin").req(1, "clients").req(0, "clients", {"after": 1})
+    seeds["op-conversions"] = Conv().hello(0).create(0).convert(0).req(0, "conversions")
     seeds["op-revoke"] = (Conv().hello(0).create(0).req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "vmm"})
                           .req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "device"})
                           .req(0, "revoke", {"name": "g1", "who": "uid:60002", "role": "device"}))

@@ -460,6 +460,7 @@ static void test_properties_and_methods(const struct bus_daemon *b)
 	expect_property(b, "Enforcing", "b false");
 	expect_property(b, "PoolSize", "t 1073741824");
 	expect_property(b, "PoolUsed", "t 0");
+	expect_property(b, "PoolFree", "t 1073741824");
 	expect_property(b, "Guests", "u 0");
 	expect_property(b, "ConversionsInFlight", "u 0");
 
@@ -470,6 +471,7 @@ static void test_properties_and_methods(const struct bus_daemon *b)
 	CHECK_EQ(gmem_grant(root, G_GID, "gid:20000", GMEM_ROLE_DEVICE), 0);
 	expect_property(b, "Guests", "u 3");
 	expect_property(b, "PoolUsed", "t 75497472");
+	expect_property(b, "PoolFree", "t 998244352");
 
 	/* name, size, granule, touched, owner, leased; root sees all three. */
 	expect_busctl(b, (const char *[]){ "call", NAME, PATH, IFACE, "ListGuests", NULL },

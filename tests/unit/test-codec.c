@@ -519,6 +519,68 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 			r->seq = 1; /* conversion numbers start at 1, as in votes, acks and events */
 			r->outcome = GMEM_COMMITTED;
 		}
+	} else if (fields == gmem_clients_args_fields) {
+		((struct gmem_clients_args *)buf)->after = full ? I64MAX : 0;
+	} else if (fields == sub_table(gmem_clients_reply_fields, "clients")) {
+		struct gmem_wire_client *w = buf;
+		w->id = full ? I64MAX : 1;
+		if (full) {
+			w->pid = I64MAX;
+			w->uid = w->gid = UINT32_MAX;
+			w->hello = true;
+			w->role = GMEM_ROLE_ADMIN;
+			memcpy(w->client_name, name64, GMEM_NAME_MAX);
+			w->attachments = GMEM_ATTACH_MAX;
+			w->files = w->leases = I64MAX;
+			w->converts = GMEM_CONVERTS_MAX;
+			w->self = true;
+		}
+	} else if (fields == gmem_clients_reply_fields) {
+		struct gmem_clients_reply *r = buf;
+		if (full) {
+			static struct gmem_wire_client src[2]; /* static storage: never released */
+			for (unsigned i = 0; i < 2; i++) {
+				memset(&src[i], 0, sizeof(src[i]));
+				src[i].id = 10 + i;
+				src[i].pid = 100 + i;
+				src[i].hello = i;
+				src[i].role = GMEM_ROLE_DEVICE;
+			}
+			r->clients = src;
+			r->n_clients = 2;
+			r->next = 11;
+		}
+	} else if (fields == sub_table(gmem_conversions_reply_fields, "in_flight")) {
+		struct gmem_wire_conversion *w = buf;
+		w->seq = full ? I64MAX : 1;
+		strcpy(w->guest, "g");
+		if (full) {
+			w->epoch = I64MAX;
+			memcpy(w->guest, name64, GMEM_NAME_MAX);
+			w->target = GMEM_PRIVATE;
+			w->state = 5; /* committed-unverified, the last name */
+			w->bytes = WIRE_SIZE_MAX;
+			w->ranges = GMEM_RANGES_MAX;
+			w->participants = 65;
+			w->latency_us = I64MAX;
+			w->requester_pid = I64MAX;
+		}
+	} else if (fields == gmem_conversions_reply_fields) {
+		struct gmem_conversions_reply *r = buf;
+		if (full) {
+			static struct gmem_wire_conversion src[3]; /* static storage: never released */
+			for (unsigned i = 0; i < 3; i++) {
+				memset(&src[i], 0, sizeof(src[i]));
+				src[i].seq = 1 + i;
+				snprintf(src[i].guest, sizeof(src[i].guest), "vm%u", i);
+				src[i].state = (int)i;
+			}
+			r->in_flight = src;
+			r->n_in_flight = 2;
+			r->omitted = 7;
+			r->recent = src + 2;
+			r->n_recent = 1;
+		}
 	} else if (fields == gmem_grant_args_fields) {
 		struct gmem_grant_args *a = buf;
 		if (full) {

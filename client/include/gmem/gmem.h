@@ -180,6 +180,25 @@ int gmem_detach(struct gmem_client *c, uint64_t id);
 int gmem_grant(struct gmem_client *c, const char *name, const char *who, enum gmem_role role);
 int gmem_revoke(struct gmem_client *c, const char *name, const char *who, enum gmem_role role);
 
+/* One connection to gmemd, as gmem_client_list() shows it. */
+struct gmem_client_info {
+	uint64_t id;           /* as gmem_client_id() of that connection */
+	uint32_t pid, uid, gid; /* captured when it connected */
+	bool hello;            /* it said hello (role and name are meaningful) */
+	enum gmem_role role;
+	char name[GMEM_NAME_MAX_LEN + 1]; /* its client_name, "" if none */
+	uint64_t attachments;
+	uint64_t files;        /* files of guests handed to it */
+	uint64_t leases;       /* vmm leases it holds */
+	uint64_t converts;     /* its convert requests not answered yet */
+	bool self;             /* the connection that asked */
+};
+/*
+ * The connections to gmemd: every one for an admin (role admin, root, gmemd's own uid), else those of
+ * the caller's uid. *ret is malloc'd, free() it. Return: 0, -ENOSYS (a gmemd without this op).
+ */
+int gmem_client_list(struct gmem_client *c, struct gmem_client_info **ret, size_t *ret_n);
+
 /* The guest's single vmm lease (role vmm). -EBUSY when another client holds it. Dropped on disconnect. */
 int gmem_lease(struct gmem_client *c, const char *name);
 int gmem_release(struct gmem_client *c, const char *name);
@@ -297,6 +316,27 @@ typedef void (*gmem_convert_fn)(struct gmem_client *c, int err, const struct gme
 				void *userdata);
 int gmem_convert_async(struct gmem_client *c, const char *name, const struct gmem_range *ranges, size_t n,
 		       enum gmem_target target, unsigned flags, gmem_convert_fn fn, void *userdata);
+
+/* A conversion as gmem_conversion_list() shows it. */
+struct gmem_conversion_info {
+	uint64_t epoch, seq;
+	char guest[GMEM_NAME_MAX_LEN + 1];
+	enum gmem_target target;
+	char state[24];        /* in flight: "queued", "preparing", "committing"; ended: its outcome */
+	uint64_t bytes;        /* that change state (0 while queued) */
+	uint64_t ranges;
+	uint64_t participants;
+	uint64_t latency_us;   /* from the request to its outcome; in flight: so far */
+	uint32_t requester_pid;
+};
+/*
+ * The conversions of the guests the caller may see: those queued or running (*ret_in_flight; at most
+ * 100, *ret_omitted counts the rest, may be NULL), and the last ones that ended, newest first
+ * (*ret_recent; gmemd remembers 64 in all). Both arrays are malloc'd: free() them.
+ * Return: 0, -ENOSYS (a gmemd without this op).
+ */
+int gmem_conversion_list(struct gmem_client *c, struct gmem_conversion_info **ret_in_flight, size_t *ret_n_in_flight,
+			 uint64_t *ret_omitted, struct gmem_conversion_info **ret_recent, size_t *ret_n_recent);
 
 #ifdef __cplusplus
 }
