@@ -33,6 +33,7 @@
 #define GMEM_REFUSALS_MAX 64        /* refusers listed in one convert reply */
 #define GMEM_MAP_PAGE 800           /* runs in one map reply */
 #define GMEM_CONVERTS_MAX 16        /* convert requests one connection may have unanswered */
+#define GMEM_PID_ATTACH_MAX 64      /* attachments held on behalf of processes, per guest */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -45,7 +46,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(LEASE, "lease")                                                                                \
 	X(LIST_PAGES, "list-pages")                                                                      \
 	X(CONVERT, "convert")                                                                            \
-	X(GRANTS, "grants")
+	X(GRANTS, "grants")                                                                              \
+	X(ATTACH_PID, "attach-pid")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -147,6 +149,7 @@ struct gmem_attach_args {
 	uint64_t offset;
 	uint64_t length;
 	int kind;
+	uint64_t pid; /* feature attach-pid: held on behalf of this child of the requester; 0 = the connection */
 };
 struct gmem_attach_reply {
 	uint64_t id;
