@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "gmemctl-exec.h"
 #include "size.h"
 
 #ifndef GMEM_VERSION
@@ -550,6 +551,9 @@ static const struct command commands[] = {
 	{ "clients", "", "connections to gmemd (all for an admin, else your uid's)", 0, 0, cmd_clients },
 	{ "conversions", "", "conversions in flight and the last ones that ended, with outcome and latency", 0, 0,
 	  cmd_conversions },
+	/* fn NULL: run by gmemctl_exec, which takes the connection and the command after "--". */
+	{ "exec", "GUEST -- COMMAND [ARG...]",
+	  "run COMMAND with the guest's fd ($GMEM_FD, $GMEM_SIZE), attached for its lifetime", 1, 1, NULL },
 };
 
 static void usage(FILE *f)
@@ -570,7 +574,12 @@ static void usage(FILE *f)
 		   "  -h, --help      show this help\n"
 		   "  --version       show the version\n"
 		   "\nSizes take binary suffixes K, M, G, T. Exit status: 0 success, 1 refused or unreachable,\n"
-		   "2 usage error; convert: 3 aborted, 4 committed-unverified.\n");
+		   "2 usage error; convert: 3 aborted, 4 committed-unverified; exec: COMMAND's own status once it\n"
+		   "ran (128+N if killed by signal N), 126 or 127 if it could not be run.\n"
+		   "\nexec: on the memfd backend COMMAND may also open the guest by path, /proc/self/fd/$GMEM_FD\n"
+		   "(QEMU: -object memory-backend-file,mem-path=/proc/self/fd/$GMEM_FD,share=on,...). gmemd ends the\n"
+		   "attachment when COMMAND exits, even if gmemctl was killed; while it runs, a to-private\n"
+		   "conversion of the guest is refused: COMMAND cannot vote.\n");
 }
 
 int main(int argc, char **argv)
@@ -588,8 +597,12 @@ int main(int argc, char **argv)
 	};
 	int c;
 
+	/* Options end at "--": what follows is exec's command line, never gmemctl's options. */
+	int dd = 1;
+	while (dd < argc && strcmp(argv[dd], "--") != 0)
+		dd++;
 	opterr = 0; /* our own one-line message below */
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) >= 0) {
+	while ((c = getopt_long(dd, argv, ":h", opts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_SOCKET:
 			arg_socket = optarg;
@@ -626,6 +639,11 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (optind == dd && dd < argc) {
+		/* "gmemctl [OPTIONS] -- COMMAND ...": the "--" only ended the options. */
+		memmove(argv + dd, argv + dd + 1, (size_t)(argc - dd) * sizeof(*argv));
+		dd = --argc;
+	}
 	if (optind >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -639,8 +657,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gmemctl: unknown command '%s'; try 'gmemctl --help'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	char **command = NULL;
+	if (!cmd->fn) {
+		command = dd + 1 < argc ? argv + dd + 1 : NULL;
+		argc = dd;
+	} else if (dd < argc) {
+		/* Other commands take what follows "--" as more arguments. */
+		memmove(argv + dd, argv + dd + 1, (size_t)(argc - dd) * sizeof(*argv));
+		argc--;
+	}
 	int nargs = argc - optind - 1;
-	if (nargs < cmd->min_args || nargs > cmd->max_args) {
+	if (nargs < cmd->min_args || nargs > cmd->max_args || (!cmd->fn && !command)) {
 		fprintf(stderr, "gmemctl: usage: gmemctl %s %s\n", cmd->name, cmd->args);
 		return EXIT_USAGE;
 	}
@@ -661,6 +688,8 @@ int main(int argc, char **argv)
 		const char *path = arg_socket ? arg_socket : getenv("GMEM_SOCKET");
 		return fail(NULL, r, "cannot reach gmemd at %s", path && *path ? path : "/run/gmem/gmemd.sock");
 	}
+	if (!cmd->fn)
+		return gmemctl_exec(gc, argv[optind + 1], command);
 	r = cmd->fn(gc, argv + optind + 1);
 	gmem_disconnect(gc);
 	return r;

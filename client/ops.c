@@ -158,6 +158,26 @@ GMEM_EXPORT int gmem_attach(struct gmem_client *c, const char *name, uint64_t of
 	return e;
 }
 
+GMEM_EXPORT int gmem_attach_pid(struct gmem_client *c, const char *name, uint64_t offset, uint64_t length,
+				pid_t pid, uint64_t *ret_id)
+{
+	struct gmem_attach_args a = { .offset = offset, .length = length, .kind = GMEM_ATTACH_MMAP };
+	struct gmem_attach_reply r = { 0 };
+	if (pid <= 0)
+		return -EINVAL;
+	/* A gmemd without the feature would refuse the field as unknown: say so plainly instead. */
+	if (!(c->features & GMEM_FEATURE_ATTACH_PID))
+		return -EOPNOTSUPP;
+	a.pid = (uint64_t)pid;
+	int e = copy_name(a.name, sizeof(a.name), name);
+	if (e < 0)
+		return e;
+	e = gmem_call(c, GMEM_OP_ATTACH, &a, &r, NULL);
+	if (e == 0 && ret_id)
+		*ret_id = r.id;
+	return e;
+}
+
 static int grant_op(struct gmem_client *c, enum gmem_op op, const char *name, const char *who, enum gmem_role role)
 {
 	struct gmem_grant_args a = { .role = (int)role };

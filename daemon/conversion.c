@@ -24,6 +24,7 @@
 #include "guest.h"
 #include "log.h"
 #include "manager.h"
+#include "pid-attach.h"
 #include "policy.h"
 #include "sharemap.h"
 #include "util.h"
@@ -476,7 +477,7 @@ static bool client_touches(struct conversion *cv, struct client *c)
 	return false;
 }
 
-static int start(struct conversion *cv)
+static int start(struct conversion *cv, char *errmsg, size_t errlen)
 {
 	struct manager *m = cv->m;
 	struct guest *g = cv->g;
@@ -489,6 +490,12 @@ static int start(struct conversion *cv)
 	for (size_t i = 0; i < cv->n_ranges; i++) {
 		r = sharemap_walk(g->map, cv->ranges[i].offset / g->granule, cv->ranges[i].length / g->granule,
 				  collect_eff, &w);
+		if (r < 0)
+			return r;
+	}
+	/* Checked again here: a process may have been attached while this conversion waited its turn. */
+	if (cv->to_private) {
+		r = pid_attach_check_private(g, cv->eff, cv->n_eff, errmsg, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -531,13 +538,15 @@ static void start_next(struct manager *m, struct guest *g)
 		struct conversion *cv = list_entry(g->conversions.next, struct conversion, node);
 		if (cv->started)
 			return;
-		int r = start(cv);
+		char why[GMEM_TEXT_MAX] = "gmemd could not start the conversion";
+		int r = start(cv, why, sizeof(why));
 		if (r == 0)
 			return;
-		/* Out of memory at start: this one fails alone; the queue goes on. */
-		log_errno(LOG_ERR, r, "conversion %llu of '%s' could not start", (unsigned long long)cv->seq, g->name);
+		/* Refused or out of memory at start: this one fails alone; the queue goes on. */
+		log_errno(r == -EBUSY ? LOG_INFO : LOG_ERR, r, "conversion %llu of '%s' could not start: %s",
+			  (unsigned long long)cv->seq, g->name, why);
 		if (cv->requester)
-			client_send_error(cv->requester, true, cv->req_id, r, "gmemd could not start the conversion");
+			client_send_error(cv->requester, true, cv->req_id, r, why);
 		conv_free(cv);
 	}
 	(void)m;
@@ -585,6 +594,13 @@ int conversion_request(struct manager *m, struct client *c, uint64_t req_id, str
 				 r == -EINVAL ? "is not aligned to the granule" : "ends past the guest's size");
 			return r;
 		}
+	}
+
+	/* Refused at once when it is clear already; start() checks again for what changed while queued. */
+	if (a->target == GMEM_PRIVATE) {
+		int r = pid_attach_check_private(g, (const struct conv_range *)a->ranges, a->n_ranges, errmsg, errlen);
+		if (r < 0)
+			return r;
 	}
 
 	struct conversion *cv = calloc(1, sizeof(*cv));

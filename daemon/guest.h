@@ -26,8 +26,9 @@ struct guest {
 	struct sharemap *map;      /* owned: shared/private per granule */
 	struct list_node conversions; /* struct conversion.node: the head is in flight, the rest wait */
 	struct list_node attachments; /* struct attachment.guest_node */
+	struct list_node pid_attachments; /* struct pid_attachment.guest_node (pid-attach.h) */
 	struct list_node holders;     /* struct holder.guest_node */
-	uint64_t n_attachments;
+	uint64_t n_attachments;       /* both kinds: of connections and of processes */
 	uint64_t n_files;             /* files handed out to clients still connected */
 	struct grant *grants;         /* owned, GUEST_GRANTS_MAX at most (policy.h) */
 	size_t n_grants;

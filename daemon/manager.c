@@ -25,6 +25,7 @@
 #include "sharemap.h"
 #include "listener.h"
 #include "log.h"
+#include "pid-attach.h"
 #include "util.h"
 
 static int lock_state_dir(const char *dir, int *ret_fd)
@@ -205,6 +206,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 
 	snprintf(ev.name, sizeof(ev.name), "%s", g->name);
 	conversion_guest_gone(m, g);
+	pid_attach_guest_gone(g);
 	guest_table_remove(&m->guests, g);
 	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
 	m->bops->guest_destroy(m->backend, g->mem);
@@ -262,6 +264,7 @@ struct manager *manager_free(struct manager *m)
 	list_for_each_safe(pos, &m->guests.order) {
 		struct guest *g = list_entry(pos, struct guest, order);
 		guest_table_remove(&m->guests, g);
+		pid_attach_guest_gone(g);
 		m->bops->guest_release(m->backend, g->mem);
 		sharemap_free(g->map);
 		free(g->grants);

@@ -21,6 +21,7 @@
 #include "guest.h"
 #include "log.h"
 #include "manager.h"
+#include "pid-attach.h"
 #include "policy.h"
 #include "util.h"
 
@@ -169,6 +170,7 @@ static int op_create(struct req *q)
 	g->owner = c->uid;
 	list_init(&g->conversions);
 	list_init(&g->attachments);
+	list_init(&g->pid_attachments);
 	list_init(&g->holders);
 	list_init(&g->order);
 
@@ -308,6 +310,12 @@ static int op_attach(struct req *q)
 		return req_fail(q, ret, "range ends past the guest's size (%llu)", (unsigned long long)g->size);
 	if (conversion_busy(g, a->offset, a->length))
 		return req_fail(q, -EBUSY, "a conversion of this range is in flight; attach after its done event");
+	if (a->pid) {
+		/* A process that does not speak the protocol can only map: it cannot vote or ack. */
+		if (a->kind != GMEM_ATTACH_MMAP)
+			return req_fail(q, -EINVAL, "an attachment held for a process is of kind mmap");
+		return pid_attach_new(c, g, (pid_t)a->pid, a->offset, a->length, &r->id, q->err, sizeof(q->err));
+	}
 	if (a->kind == GMEM_ATTACH_KVM && g->lease != c)
 		return req_fail(q, -EPERM, "a kvm attachment needs the guest's vmm lease");
 	if (c->n_attachments >= GMEM_ATTACH_MAX)

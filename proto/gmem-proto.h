@@ -36,6 +36,7 @@
 #define GMEM_CLIENTS_PAGE 200       /* connections in one clients reply */
 #define GMEM_IN_FLIGHT_MAX 100      /* conversions in flight listed in one conversions reply */
 #define GMEM_RECENT_MAX 64          /* finished conversions gmemd remembers (and lists) */
+#define GMEM_PID_ATTACH_MAX 64      /* attachments held on behalf of processes, per guest */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -48,7 +49,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(LEASE, "lease")                                                                                \
 	X(LIST_PAGES, "list-pages")                                                                      \
 	X(CONVERT, "convert")                                                                            \
-	X(GRANTS, "grants")
+	X(GRANTS, "grants")                                                                              \
+	X(ATTACH_PID, "attach-pid")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -150,6 +152,7 @@ struct gmem_attach_args {
 	uint64_t offset;
 	uint64_t length;
 	int kind;
+	uint64_t pid; /* feature attach-pid: held on behalf of this child of the requester; 0 = the connection */
 };
 struct gmem_attach_reply {
 	uint64_t id;

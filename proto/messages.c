@@ -110,6 +110,8 @@ const struct gmem_field gmem_attach_args_fields[] = {
 	GMEM_FIELD_U64(struct gmem_attach_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_attach_args, length, "length", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
 	GMEM_FIELD_ENUM(struct gmem_attach_args, kind, "kind", gmem_attach_kind_names, GMEM_F_REQUIRED),
+	/* pid_t is an int; 0 is "no pid" (the field's default) and never a process a client may name. */
+	GMEM_FIELD_U64(struct gmem_attach_args, pid, "pid", 1, INT32_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 const struct gmem_field gmem_attach_reply_fields[] = {

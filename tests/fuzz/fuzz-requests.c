@@ -75,6 +75,7 @@
 #include "guest.h"
 #include "log.h"
 #include "manager.h"
+#include "pid-attach.h"
 #include "wire.h"
 
 /* No D-Bus: the bus is an observer of gmemd, not part of the request path, and a fuzzer must not reach
@@ -602,8 +603,14 @@ static void check_invariants(void)
 				die("an attachment lies outside its guest", g->name);
 			na++;
 		}
+		list_for_each(p2, &g->pid_attachments) {
+			struct pid_attachment *a = list_entry(p2, struct pid_attachment, guest_node);
+			if (a->guest != g || a->pidfd < 0)
+				die("an attachment held for a process is inconsistent", g->name);
+			na++;
+		}
 		if (na != g->n_attachments)
-			die("a guest's n_attachments does not match its list", g->name);
+			die("a guest's n_attachments does not match its lists", g->name);
 		list_for_each(p2, &g->holders) {
 			struct holder *h = list_entry(p2, struct holder, guest_node);
 			if (h->guest != g || !client_live(h->client))

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -169,6 +170,16 @@ int gmem_guest_open(struct gmem_client *c, const char *name, int *ret_fd, struct
 int gmem_attach(struct gmem_client *c, const char *name, uint64_t offset, uint64_t length,
 		enum gmem_attach_kind kind, uint64_t *ret_id);
 int gmem_detach(struct gmem_client *c, uint64_t id);
+/*
+ * Declares use of [offset, offset+length) on behalf of pid, a live child of the calling process with
+ * its uid (what `gmemctl exec` does for a program that knows nothing of gmem). The attachment is not
+ * this connection's: it lasts until that process exits (gmemd watches a pidfd) or the guest is
+ * destroyed, and cannot be detached. Such a holder cannot vote, so gmemd refuses a to-private
+ * conversion of memory it holds. Return: 0, -ESRCH (no such process), -EPERM (not our child, another
+ * uid), -EOPNOTSUPP (gmemd lacks the attach-pid feature), and as gmem_attach.
+ */
+int gmem_attach_pid(struct gmem_client *c, const char *name, uint64_t offset, uint64_t length, pid_t pid,
+		    uint64_t *ret_id);
 
 /*
  * Access for others (owner or root only). who is "uid:N" or "gid:N" (a gid matches a connection's primary
