@@ -136,10 +136,6 @@ static int gmem_holder_mmap(struct file *file, struct vm_area_struct *vma)
 	r = gmem_guest_check_range(g, off, len);
 	if (r)
 		return r;
-	/* Only the start: the length of a 4 KiB-granule guest may end anywhere, and splits are checked. */
-	if (g->granule_shift > PAGE_SHIFT && (vma->vm_start & ((1UL << g->granule_shift) - 1)))
-		return -EINVAL;
-
 	filemap_invalidate_lock_shared(g->mapping);
 	r = (g->dead || h->revoked) ? -ENODEV : 0;
 	filemap_invalidate_unlock_shared(g->mapping);
@@ -277,6 +273,8 @@ static int gmem_holder_release(struct inode *inode, struct file *file)
 static const struct file_operations gmem_holder_fops = {
 	.owner = THIS_MODULE,
 	.mmap = gmem_holder_mmap,
+	/* 2 MiB-aligned addresses for 2 MiB-aligned offsets, so PMDs can go in. */
+	.get_unmapped_area = thp_get_unmapped_area,
 	.unlocked_ioctl = gmem_holder_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.release = gmem_holder_release,
@@ -302,11 +300,14 @@ int gmem_holder_new(struct gmem_guest *g, u32 flags, u64 tag, pid_t owner_pid, u
 		r = fd;
 		goto out_free;
 	}
+	/* alloc_file_pseudo takes no reference on fops->owner, but the file's last fput drops one. */
+	__module_get(THIS_MODULE);
 	ihold(g->inode);
 	file = alloc_file_pseudo(g->inode, gmem_fs_mnt(), "gmem_pfn",
 				 (flags & GMEM_PFN_HOLDER_READONLY) ? O_RDONLY : O_RDWR, &gmem_holder_fops);
 	if (IS_ERR(file)) {
 		iput(g->inode);
+		module_put(THIS_MODULE);
 		r = PTR_ERR(file);
 		goto out_put_fd;
 	}
