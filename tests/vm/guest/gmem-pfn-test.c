@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -212,6 +213,19 @@ static void *map(int fd, size_t len, off_t off)
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* A child that dies with us: a failed check must not leave it blocked on a pipe forever. */
+static pid_t fork_child(void)
+{
+	pid_t ppid = getpid(), pid = fork();
+
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != ppid)
+			_exit(99);
+	}
+	return pid;
 }
 
 /* ---------- touching memory that may fault ---------- */
@@ -408,7 +422,7 @@ static int t_share(void)
 	fb = new_holder(g, 2, 0, 0, NULL);
 	CHECK(fa >= 0 && fb >= 0);
 	CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
-	pid = fork();
+	pid = fork_child();
 	if (pid == 0) {
 		unsigned char *q = map(fb, 16 * PG, 0);
 
@@ -543,7 +557,7 @@ static int t_audit_scm(void)
 	fd = new_holder(g, 7, 0, 0, &hd);
 	CHECK(fd >= 0);
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
-	pid = fork();
+	pid = fork_child();
 	if (pid == 0) {
 		char cbuf[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = { &b, 1 };
@@ -610,7 +624,7 @@ static int t_fork(void)
 	CHECK(p);
 	p[0] = 1;
 	CHECK(pipe(go) == 0 && pipe(ready) == 0);
-	pid = fork();
+	pid = fork_child();
 	if (pid == 0) {
 		int sig;
 
@@ -985,7 +999,7 @@ static int t_unpriv(void)
 
 	CHECK(nl_open() && family_id > 0); /* resolves the family as root */
 	CHECK(create_guest(4 * PG, 12, 0, 11, &g) == 0);
-	pid = fork();
+	pid = fork_child();
 	if (pid == 0) {
 		gid_t grp = GMEM_GID;
 		struct nl_sock *sk;
@@ -1093,7 +1107,7 @@ static int t_events(void)
 	p = map(fd, 8 * PG, 0);
 	CHECK(p);
 	CHECK(set_range(g, 2 * PG, 2 * PG, GMEM_PFN_STATE_PRIVATE, 0, NULL, 0, NULL) == 0);
-	pid = fork();
+	pid = fork_child();
 	if (pid == 0) {
 		unsigned char *q = map(fd, 8 * PG, 0); /* VM_DONTCOPY: the child maps for itself */
 
