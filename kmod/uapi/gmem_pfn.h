@@ -24,6 +24,7 @@
  *    direction and ignores the size bits, so a grown struct keeps its ioctl number.
  *  - Fields named `flags` must have only defined bits set (-EINVAL otherwise); `reserved` and pad
  *    fields must be zero (-EINVAL otherwise), so they can be given a meaning later.
+ *    Fields marked "out" are ignored on input and overwritten.
  *  - Offsets and lengths are in bytes within a guest and must be multiples of the guest's granule
  *    (-EINVAL); a range that wraps around or ends past the guest's size fails with -ERANGE.
  *  - Pointers to user arrays are __u64 (u64_to_user_ptr); each array names its element size

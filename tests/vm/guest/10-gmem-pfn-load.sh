@@ -1,0 +1,26 @@
+# Loads gmem_pfn on the range the kernel command line reserved ($GMEM_VM_RANGES), after checking
+# that it refuses what it must.
+ko=/lib/modules/gmem_pfn.ko
+refused() { # name, insmod arguments: "ok" when the load fails
+	name=$1
+	shift
+	if insmod $ko "$@" >/dev/null 2>&1; then
+		echo "not ok - $name"
+		rmmod gmem_pfn
+	else
+		echo "ok - $name"
+	fi
+}
+t() { # name, command...: "ok" when the command succeeds
+	name=$1
+	shift
+	if "$@" >/dev/null 2>&1; then echo "ok - $name"; else echo "not ok - $name"; fi
+}
+refused "load refused without ranges="
+refused "load refused on System RAM" ranges=0x1000000+0x100000
+refused "load refused on a malformed range" ranges=0x20000000-64M
+refused "load refused on a misaligned range" ranges=0x20000800+64M
+refused "load refused on overlapping ranges" ranges=$GMEM_VM_RANGES,$GMEM_VM_RANGES
+t "load" insmod $ko ranges=$GMEM_VM_RANGES
+t "range claimed in /proc/iomem" grep -q gmem_pfn /proc/iomem
+t "control node exists" test -c /dev/gmem_pfn
