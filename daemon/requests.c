@@ -380,7 +380,16 @@ static int op_convert(struct req *q)
 	int r = find_guest(q, a->name, PERM_VMM, &g);
 	if (r < 0)
 		return r;
-	return conversion_request(q->c->m, q->c, q->id, g, a, q->err, sizeof(q->err));
+	r = conversion_request(q->c->m, q->c, q->id, g, a, q->err, sizeof(q->err));
+#ifdef GMEM_FUZZ_PLANT
+	/* The fuzzers' control (tests/fuzz/meson.build): a crash behind a valid op with valid values that
+	 * the structure-aware mutator must find within its bounded run. Never in a real build. */
+	if (r == 0 && a->content == 1 && a->target == GMEM_SHARED && a->n_ranges >= 2) {
+		fprintf(stderr, "GMEM_FUZZ_PLANT: the planted crash was reached\n");
+		abort();
+	}
+#endif
+	return r;
 }
 
 static int op_vote(struct req *q)

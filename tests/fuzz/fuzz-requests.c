@@ -78,6 +78,7 @@
 #include "guest.h"
 #include "log.h"
 #include "manager.h"
+#include "mutate.h"
 #include "wire.h"
 
 /* No D-Bus: the bus is an observer of gmemd, not part of the request path, and a fuzzer must not reach
@@ -975,6 +976,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	return 0;
 }
+
+#ifdef GMEM_LIBFUZZER
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed);
+
+/* Three mutations in four know the protocol (mutate.c); the fourth, and any the structure-aware one
+ * cannot make, are libFuzzer's own byte-level ones, with the dictionary. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed)
+{
+	if (seed % 4 != 0) {
+		size_t n = fuzz_mutate_requests(data, size, max, seed);
+		if (n)
+			return n;
+	}
+	return LLVMFuzzerMutate(data, size, max);
+}
+#endif
 
 /* ---- seed checks (replay --check-seeds) ---- */
 
