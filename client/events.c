@@ -21,6 +21,7 @@ static void deliver_plain(struct gmem_client *c, enum gmem_wire_event type, stru
 		struct gmem_shutdown_event shutdown;
 		struct gmem_guest_event guest;
 		struct gmem_watch_event watch;
+		struct gmem_revoked_event revoked;
 	} u;
 	struct gmem_event ev = { 0 };
 	struct gmem_watch_info wi = { 0 };
@@ -50,6 +51,12 @@ static void deliver_plain(struct gmem_client *c, enum gmem_wire_event type, stru
 		wi.latency_us = u.watch.latency_us;
 		wi.requester_pid = (uint32_t)u.watch.requester_pid;
 		ev.conversion = &wi;
+		break;
+	case GMEM_WIRE_EVENT_REVOKED:
+		ev.type = GMEM_EVENT_REVOKED;
+		ev.guest = u.revoked.name;
+		ev.attachment = u.revoked.attachment;
+		ev.delegation = u.revoked.delegation;
 		break;
 	default:
 		return;

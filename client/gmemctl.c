@@ -41,12 +41,24 @@ struct command {
 	int (*fn)(struct gmem_client *c, char **argv);
 };
 
-/* Text from gmemd may quote what other clients sent: never let it drive the terminal. */
+/* Text from gmemd may quote what other clients sent: never let it drive the terminal. C0 controls, DEL
+ * and the C1 controls (U+0080..U+009F, two bytes in UTF-8: a terminal in UTF-8 mode takes U+009B for
+ * CSI) each print as '?'. */
 static void print_clean(FILE *f, const char *s)
 {
+#ifdef GMEM_TEST_RAW_TEXT
+	/* gmemctl-rawtext, the control of test-hostile's escape check: text as it came. */
+	fputs(s, f);
+	return;
+#endif
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
-		fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+		if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
+			s++;
+			fputc('?', f);
+		} else {
+			fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+		}
 	}
 }
 
@@ -68,9 +80,27 @@ static int fail(struct gmem_client *c, int err, const char *fmt, ...)
 	return EXIT_REFUSED;
 }
 
+/* json-c escapes C0 controls in strings but writes DEL and the C1 controls as they are: escape those
+ * too, so --json output is as safe on a terminal as the text. Outside strings JSON is ASCII, so these
+ * bytes only occur inside strings, where \u00XX means the same character. */
 static void print_json(struct json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+#ifndef GMEM_TEST_RAW_TEXT
+		if (ch == 0x7f) {
+			fputs("\\u007f", stdout);
+			continue;
+		}
+		if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
+			printf("\\u00%02x", (unsigned char)*++s);
+			continue;
+		}
+#endif
+		putchar(ch);
+	}
+	putchar('\n');
 	json_object_put(o);
 }
 

@@ -34,6 +34,7 @@ static void to_info(const struct gmem_wire_guest *w, struct gmem_guest_info *i)
 	i->holders = w->holders;
 	i->attachments = w->attachments;
 	i->leased = w->leased;
+	i->delegations = w->delegations;
 }
 
 GMEM_EXPORT int gmem_status(struct gmem_client *c, struct gmem_status *ret)
@@ -298,4 +299,49 @@ GMEM_EXPORT int gmem_conversion_list(struct gmem_client *c, struct gmem_conversi
 	*ret_n_recent = r.n_recent;
 	gmem_fields_release(gmem_conversions_reply_fields, &r);
 	return 0;
+}
+GMEM_EXPORT int gmem_delegate(struct gmem_client *c, const char *name, const char *who, uint64_t offset,
+			      uint64_t length, enum gmem_attach_kind kind, struct gmem_delegation *ret)
+{
+	struct gmem_delegate_args a = { .offset = offset, .length = length, .kind = (int)kind };
+	struct gmem_delegate_reply r = { 0 };
+	int e = copy_name(a.name, sizeof(a.name), name);
+	if (e < 0 || !who || strlen(who) >= sizeof(a.who) || (kind != GMEM_ATTACH_MMAP && kind != GMEM_ATTACH_IOMMU))
+		return -EINVAL;
+	snprintf(a.who, sizeof(a.who), "%s", who);
+	e = gmem_call(c, GMEM_OP_DELEGATE, &a, &r, NULL);
+	if (e < 0)
+		return e;
+	memset(ret, 0, sizeof(*ret));
+	ret->id = r.id;
+	snprintf(ret->token, sizeof(ret->token), "%s", r.token);
+	ret->expires_ms = r.expires_ms;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_redeem(struct gmem_client *c, const char *token, int *ret_fd, uint64_t *ret_attach_id,
+			    struct gmem_guest_info *ret_info)
+{
+	struct gmem_redeem_args a;
+	struct gmem_redeem_reply r = { 0 };
+	int fd = -EBADF;
+	if (!token || !*token || strlen(token) >= sizeof(a.token))
+		return -EINVAL;
+	snprintf(a.token, sizeof(a.token), "%s", token);
+	int e = gmem_call(c, GMEM_OP_REDEEM, &a, &r, &fd);
+	if (e < 0)
+		return e;
+	if (ret_info)
+		to_info(&r.guest, ret_info);
+	if (ret_attach_id)
+		*ret_attach_id = r.attachment;
+	*ret_fd = fd;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_undelegate(struct gmem_client *c, uint64_t id)
+{
+	struct gmem_undelegate_args a = { .id = id };
+	struct gmem_empty_reply r;
+	return gmem_call(c, GMEM_OP_UNDELEGATE, &a, &r, NULL);
 }

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "delegation.h"
 #include "envelope.h"
 #include "guest.h"
 #include "log.h"
@@ -114,6 +115,8 @@ out_free:
 
 void client_forget_guest(struct client *c, struct guest *g)
 {
+	if (!g)
+		delegation_client_gone(c->m, c);
 	list_for_each_safe(pos, &c->attachments) {
 		struct attachment *a = list_entry(pos, struct attachment, client_node);
 		if (!g || a->guest == g)

@@ -364,6 +364,13 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 			client_send_event(cv->parts[i].client, GMEM_WIRE_EVENT_DONE, &ev);
 	if (cv->requester)
 		reply_requester(cv);
+	/* Why it aborted, for the operator; the reason is the participant's own text (log.c escapes it). */
+	for (size_t i = 0; i < cv->n_parts && outcome == GMEM_ABORTED; i++)
+		if (cv->tparts[i].state == TPP_NO)
+			log_info("conversion %llu of '%s': client %llu (pid %d) refused: %s: %s",
+				 (unsigned long long)cv->seq, cv->g->name, (unsigned long long)cv->parts[i].client_id,
+				 (int)cv->parts[i].pid, gmem_errno_name(cv->tparts[i].no_err) ?: "EPERM",
+				 cv->tparts[i].reason);
 	log_info("conversion %llu of '%s' to %s: %s, %llu bytes, %zu participants, %lld us",
 		 (unsigned long long)cv->seq, cv->g->name, cv->to_private ? "private" : "shared",
 		 gmem_outcome_names[outcome], (unsigned long long)cv->bytes, cv->n_parts,

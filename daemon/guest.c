@@ -4,6 +4,8 @@
  */
 #include "guest.h"
 
+#include "delegation.h"
+
 #include "client.h"
 
 #include <errno.h>
@@ -104,6 +106,11 @@ struct guest *guest_table_next(const struct guest_table *t, uint64_t after)
 
 void attachment_free(struct attachment *a)
 {
+	/* A redeemed delegation lives as long as its attachment, however the attachment ends. */
+	if (a->delegation) {
+		a->delegation->at = NULL;
+		delegation_free(a->delegation);
+	}
 	list_del(&a->client_node);
 	list_del(&a->guest_node);
 	a->guest->n_attachments--;

@@ -44,6 +44,7 @@ struct attachment {
 	struct client *client;
 	uint64_t offset, length;
 	int kind; /* enum gmem_attach_kind */
+	struct delegation *delegation; /* the redeemed delegation this attachment is, borrowed; or NULL */
 	struct list_node guest_node, client_node;
 };
 

@@ -56,9 +56,32 @@ int log_get_level(void)
 	return max_prio;
 }
 
+/* Lines quote what clients sent (a refusal's reason, a name): a control character would let a client
+ * start a forged line, or drive the terminal of whoever reads the log. Each one, C0, DEL and C1 (U+0080..
+ * U+009F, which terminals in UTF-8 mode obey too), is written as \xNN instead; so is a backslash, so an
+ * escape in the log always means an escaped byte. */
+static void escape_line(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+#ifdef GMEM_TEST_RAW_TEXT
+	/* gmemd-rawtext, the control of test-hostile's escape check: no escaping at all. */
+	snprintf(dst, size, "%s", src);
+	return;
+#endif
+	for (const unsigned char *s = (const unsigned char *)src; *s && n + 9 < size; s++) {
+		if (*s < 0x20 || *s == 0x7f || *s == '\\')
+			n += (size_t)snprintf(dst + n, size - n, "\\x%02x", *s);
+		else if (*s == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+			n += (size_t)snprintf(dst + n, size - n, "\\xc2\\x%02x", *++s);
+		else
+			dst[n++] = (char)*s;
+	}
+	dst[n] = '\0';
+}
+
 _printf_(3, 0) static void vlog(int prio, int err, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[1024], clean[4 * sizeof(line)];
 	int saved = errno;
 
 	if (prio > max_prio)
@@ -66,11 +89,12 @@ _printf_(3, 0) static void vlog(int prio, int err, const char *fmt, va_list ap)
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (err && n >= 0 && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(err < 0 ? -err : err));
+	escape_line(clean, sizeof(clean), line);
 	/* One write per line, so lines from a crashing daemon are never interleaved mid-line. */
 	if (to_journal)
-		fprintf(stderr, "<%d>%s\n", prio, line);
+		fprintf(stderr, "<%d>%s\n", prio, clean);
 	else
-		fprintf(stderr, "%s: %s: %s\n", ident, names[prio], line);
+		fprintf(stderr, "%s: %s: %s\n", ident, names[prio], clean);
 	errno = saved;
 }
 

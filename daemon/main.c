@@ -44,6 +44,7 @@ static void usage(FILE *f)
 		"  --prepare-timeout MS a conversion aborts when a participant has not voted by then\n"
 		"                       (default 1000)\n"
 		"  --ack-timeout MS     how long a commit wave waits for acks before going on (default 2000)\n"
+		"  --token-timeout MS   how long a delegation token can be redeemed (default 30000)\n"
 		"  --bus BUS            the D-Bus interface on the system (default) or session bus, or none;\n"
 		"                       no bus is not an error: gmemd serves its socket and reconnects\n"
 		"  --log-level LEVEL    err, warning, notice (default), info, debug\n"
@@ -67,7 +68,8 @@ int main(int argc, char **argv)
 {
 	enum { OPT_BACKEND = 256, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE_DIR, OPT_POOL_SIZE, OPT_LOG_LEVEL,
 	       OPT_VERSION, OPT_PREPARE_TIMEOUT, OPT_ACK_TIMEOUT, OPT_SOCKET_GROUP, OPT_ADMIN_GROUP,
-	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID, OPT_BUS, OPT_KMOD_DEVICE };
+	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID, OPT_BUS, OPT_KMOD_DEVICE,
+	       OPT_TOKEN_TIMEOUT };
 	static const struct option opts[] = {
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 		{ "max-connections-per-uid", required_argument, NULL, OPT_MAX_CONN_UID },
 		{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
+		{ "token-timeout", required_argument, NULL, OPT_TOKEN_TIMEOUT },
 		{ "bus", required_argument, NULL, OPT_BUS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -139,16 +142,20 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_PREPARE_TIMEOUT:
+		case OPT_TOKEN_TIMEOUT:
 		case OPT_ACK_TIMEOUT: {
 			errno = 0;
 			unsigned long long v = strtoull(optarg, &end, 10);
 			if (errno || *end || end == optarg || v == 0 || v > 3600000) {
 				fprintf(stderr, "gmemd: --%s: '%s' is not a time in ms (1..3600000)\n",
-					c == OPT_ACK_TIMEOUT ? "ack-timeout" : "prepare-timeout", optarg);
+					c == OPT_ACK_TIMEOUT ? "ack-timeout" : c == OPT_TOKEN_TIMEOUT ? "token-timeout"
+									: "prepare-timeout", optarg);
 				return 2;
 			}
 			if (c == OPT_ACK_TIMEOUT)
 				cfg.ack_timeout_ms = v;
+			else if (c == OPT_TOKEN_TIMEOUT)
+				cfg.token_timeout_ms = v;
 			else
 				cfg.prepare_timeout_ms = v;
 			break;

@@ -22,6 +22,7 @@
 
 #include "client.h"
 #include "conversion.h"
+#include "delegation.h"
 #include "sharemap.h"
 #include "listener.h"
 #include "log.h"
@@ -132,6 +133,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	list_init(&m->clients);
 	list_init(&m->dead);
 	list_init(&m->active);
+	list_init(&m->delegations);
 	if (getrandom(&m->epoch, sizeof(m->epoch), GRND_NONBLOCK) != sizeof(m->epoch))
 		m->epoch = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	m->epoch &= INT64_MAX;
@@ -141,6 +143,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 		scale = 1.0;
 	m->prepare_timeout_ms = (uint64_t)((double)(cfg->prepare_timeout_ms ? cfg->prepare_timeout_ms : 1000) * scale);
 	m->ack_timeout_ms = (uint64_t)((double)(cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 2000) * scale);
+	m->token_timeout_ms = (uint64_t)((double)(cfg->token_timeout_ms ? cfg->token_timeout_ms : 30000) * scale);
 	r = guest_table_init(&m->guests);
 	if (r < 0)
 		goto fail;
@@ -207,6 +210,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	snprintf(ev.name, sizeof(ev.name), "%s", g->name);
 	conversion_guest_gone(m, g);
 	pid_attach_guest_gone(g);
+	delegation_guest_gone(m, g);
 	guest_table_remove(&m->guests, g);
 	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
 	m->bops->guest_destroy(m->backend, g->mem);
@@ -263,6 +267,7 @@ struct manager *manager_free(struct manager *m)
 		client_free(list_entry(pos, struct client, node));
 	list_for_each_safe(pos, &m->guests.order) {
 		struct guest *g = list_entry(pos, struct guest, order);
+		delegation_guest_gone(m, g);
 		guest_table_remove(&m->guests, g);
 		pid_attach_guest_gone(g);
 		m->bops->guest_release(m->backend, g->mem);

@@ -29,6 +29,7 @@ struct manager_config {
 	mode_t socket_mode;
 	uint64_t prepare_timeout_ms; /* 0 = default 1000 */
 	uint64_t ack_timeout_ms;     /* 0 = default 2000 */
+	uint64_t token_timeout_ms;   /* 0 = default 30000 */
 	gid_t socket_gid;            /* (gid_t)-1: leave the socket's group alone */
 	gid_t admin_gid;             /* members may take the admin role; (gid_t)-1: only root/gmemd's uid */
 	uint64_t quota_bytes;        /* per uid, over its guests; 0 = the whole pool */
@@ -47,10 +48,12 @@ struct manager {
 	struct list_node clients; /* struct client.node, live ones */
 	struct list_node dead;    /* clients waiting for the reaper */
 	size_t n_clients;
-	uint64_t next_client_id, next_guest_id, next_attach_id, next_conv_seq;
+	uint64_t next_client_id, next_guest_id, next_attach_id, next_conv_seq, next_delegation_id;
 	uint64_t epoch; /* random per start: tells this gmemd's conversions from an earlier one's */
 	uint64_t prepare_timeout_ms, ack_timeout_ms; /* scaled by $GMEM_TEST_TIMEOUT_SCALE */
 	struct list_node active; /* struct conversion.active_node: started and not finished */
+	struct list_node delegations; /* struct delegation.node */
+	uint64_t token_timeout_ms; /* how long a delegation token is good for, scaled like the others */
 	uid_t self_uid;
 
 	int listen_fd;

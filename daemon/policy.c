@@ -23,6 +23,11 @@ static bool in_group(const struct client *c, uint32_t gid)
 	return false;
 }
 
+bool policy_is(const struct client *c, enum grant_kind kind, uint32_t id)
+{
+	return kind == GRANT_UID ? c->uid == id : in_group(c, id);
+}
+
 bool policy_may_admin(const struct manager *m, const struct client *c)
 {
 	return c->uid == 0 || c->uid == m->self_uid || (m->cfg.admin_gid != (gid_t)-1 && in_group(c, m->cfg.admin_gid));
@@ -35,8 +40,7 @@ unsigned policy_perms(const struct manager *m, const struct client *c, const str
 	unsigned p = 0;
 	for (size_t i = 0; i < g->n_grants; i++) {
 		const struct grant *gr = &g->grants[i];
-		bool match = gr->kind == GRANT_UID ? c->uid == gr->id : in_group(c, gr->id);
-		if (match)
+		if (policy_is(c, gr->kind, gr->id))
 			p |= PERM_SEE | PERM_USE | (gr->role == GMEM_ROLE_VMM ? PERM_VMM : 0);
 	}
 	return p;

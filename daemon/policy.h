@@ -39,6 +39,8 @@ struct grant {
 unsigned policy_perms(const struct manager *m, const struct client *c, const struct guest *g);
 /* Whether a connection of this identity may take the admin role. */
 bool policy_may_admin(const struct manager *m, const struct client *c);
+/* Whether the connection is the identity a grant of this kind and id names. */
+bool policy_is(const struct client *c, enum grant_kind kind, uint32_t id);
 /* "uid:N" or "gid:N". Return: 0 or -EINVAL. */
 int policy_parse_who(const char *s, enum grant_kind *kind, uint32_t *id);
 /* What a set of permissions lacks for need, in words ("a vmm grant"), for an EPERM message. */

@@ -6,6 +6,7 @@
  * or -errno with a message for the client.
  */
 #include <errno.h>
+#include <event2/event.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include "backend.h"
 #include "client.h"
 #include "conversion.h"
+#include "delegation.h"
 #include "sharemap.h"
 #include "envelope.h"
 #include "guest.h"
@@ -73,6 +75,7 @@ static void fill_info(struct manager *m, const struct guest *g, struct gmem_wire
 	i->holders = g->n_files;
 	i->attachments = g->n_attachments;
 	i->leased = g->lease != NULL;
+	i->delegations = delegation_count_guest(m, g);
 }
 
 static int op_hello(struct req *q)
@@ -257,6 +260,36 @@ static struct holder *holder_get(struct client *c, struct guest *g)
 	return h;
 }
 
+/* A new file of g for the requester, into q->fd (which our caller sends, or closes on failure), counted on
+ * its holder record. *ret_file_id (may be NULL): the backend's id of the file, 0 where it has none. */
+static int open_file(struct req *q, struct guest *g, uint64_t *ret_file_id)
+{
+	struct manager *m = q->c->m;
+	struct holder *h = holder_get(q->c, g);
+	if (!h)
+		return -ENOMEM;
+	struct backend_holder who = { .tag = q->c->id, .pid = q->c->pid };
+	uint64_t file_id = 0;
+	int ret = m->bops->guest_open(m->backend, g->mem, &who, &q->fd, &file_id);
+	if (ret < 0)
+		return req_fail(q, ret, "backend cannot open guest '%s': %s", g->name, strerror(-ret));
+	if (file_id) {
+		/* Kept so that a yes-voter that leaves mid-conversion can have every file revoked (audit.c). */
+		uint64_t *ids = reallocarray(h->file_ids, h->n_file_ids + 1, sizeof(*ids));
+		if (!ids) {
+			(void)m->bops->holder_revoke(m->backend, g->mem, file_id);
+			return -ENOMEM;
+		}
+		ids[h->n_file_ids++] = file_id;
+		h->file_ids = ids;
+	}
+	h->files++;
+	g->n_files++;
+	if (ret_file_id)
+		*ret_file_id = file_id;
+	return 0;
+}
+
 static int op_open(struct req *q)
 {
 	const struct gmem_guest_args *a = q->args;
@@ -267,26 +300,9 @@ static int op_open(struct req *q)
 	if (ret < 0)
 		return ret;
 
-	struct holder *h = holder_get(q->c, g);
-	if (!h)
-		return -ENOMEM;
-	struct backend_holder who = { .tag = q->c->id, .pid = q->c->pid };
-	uint64_t file_id = 0;
-	ret = m->bops->guest_open(m->backend, g->mem, &who, &q->fd, &file_id);
+	ret = open_file(q, g, NULL);
 	if (ret < 0)
-		return req_fail(q, ret, "backend cannot open guest '%s': %s", g->name, strerror(-ret));
-	if (file_id) {
-		/* Kept so that a yes-voter that leaves mid-conversion can have every file revoked (audit.c). */
-		uint64_t *ids = reallocarray(h->file_ids, h->n_file_ids + 1, sizeof(*ids));
-		if (!ids) {
-			(void)m->bops->holder_revoke(m->backend, g->mem, file_id); /* q->fd is closed by our caller */
-			return -ENOMEM;
-		}
-		ids[h->n_file_ids++] = file_id;
-		h->file_ids = ids;
-	}
-	h->files++;
-	g->n_files++;
+		return ret;
 	fill_info(m, g, &r->guest);
 	r->fd = 0;
 	return 0;
@@ -398,7 +414,16 @@ static int op_convert(struct req *q)
 	int r = find_guest(q, a->name, PERM_VMM, &g);
 	if (r < 0)
 		return r;
-	return conversion_request(q->c->m, q->c, q->id, g, a, q->err, sizeof(q->err));
+	r = conversion_request(q->c->m, q->c, q->id, g, a, q->err, sizeof(q->err));
+#ifdef GMEM_FUZZ_PLANT
+	/* The fuzzers' control (tests/fuzz/meson.build): a crash behind a valid op with valid values that
+	 * the structure-aware mutator must find within its bounded run. Never in a real build. */
+	if (r == 0 && a->content == 1 && a->target == GMEM_SHARED && a->n_ranges >= 2) {
+		fprintf(stderr, "GMEM_FUZZ_PLANT: the planted crash was reached\n");
+		abort();
+	}
+#endif
+	return r;
 }
 
 static int op_vote(struct req *q)
@@ -587,6 +612,149 @@ static int op_conversions(struct req *q)
 	return 0;
 }
 
+static bool holds_file(const struct client *c, const struct guest *g)
+{
+	list_for_each(pos, &c->holders) {
+		const struct holder *h = list_entry(pos, struct holder, client_node);
+		if (h->guest == g && h->files > 0)
+			return true;
+	}
+	return false;
+}
+
+/* A holder opens the guest for a named grantee: a token the grantee redeems (delegation.h). */
+static int op_delegate(struct req *q)
+{
+	const struct gmem_delegate_args *a = q->args;
+	struct gmem_delegate_reply *r = q->reply;
+	struct client *c = q->c;
+	struct manager *m = c->m;
+	enum grant_kind kind;
+	uint32_t who;
+	struct delegation *d;
+	struct guest *g;
+	int ret = find_guest(q, a->name, PERM_USE, &g);
+	if (ret < 0)
+		return ret;
+	if (!holds_file(c, g))
+		return req_fail(q, -EPERM, "delegating guest '%s' needs a file of it: open it first", g->name);
+	if (policy_parse_who(a->who, &kind, &who) < 0)
+		return req_fail(q, -EINVAL, "'who' is uid:N or gid:N");
+	if (a->kind == GMEM_ATTACH_KVM)
+		return req_fail(q, -EINVAL, "a delegated attachment is mmap or iommu (kvm goes with the lease)");
+	ret = guest_check_range(g, a->offset, a->length);
+	if (ret == -EINVAL)
+		return req_fail(q, ret, "offset and length must be multiples of the granule (%llu)",
+				(unsigned long long)g->granule);
+	if (ret < 0)
+		return req_fail(q, ret, "range ends past the guest's size (%llu)", (unsigned long long)g->size);
+	bool granted = false;
+	for (size_t i = 0; i < g->n_grants; i++)
+		granted |= g->grants[i].kind == kind && g->grants[i].id == who;
+	if (!granted)
+		return req_fail(q, -ENOENT, "guest '%s' has no grant for %s: the owner grants it first", g->name, a->who);
+	if (delegation_count_pending(m, c) >= GMEM_DELEGATIONS_MAX)
+		return req_fail(q, -EDQUOT, "at most %d unredeemed delegations per connection", GMEM_DELEGATIONS_MAX);
+	ret = delegation_new(m, c, g, kind, who, a->offset, a->length, a->kind, m->token_timeout_ms, &d);
+	if (ret < 0)
+		return req_fail(q, ret, "cannot make a delegation: %s", strerror(-ret));
+	r->id = d->id;
+	memcpy(r->token, d->token, sizeof(r->token));
+	r->expires_ms = m->token_timeout_ms;
+	log_info("guest '%s': delegation %llu of [%llu, +%llu) to %s made by pid %d", g->name,
+		 (unsigned long long)d->id, (unsigned long long)a->offset, (unsigned long long)a->length, a->who, c->pid);
+	return 0;
+}
+
+static int op_redeem(struct req *q)
+{
+	const struct gmem_redeem_args *a = q->args;
+	struct gmem_redeem_reply *r = q->reply;
+	struct client *c = q->c;
+	struct manager *m = c->m;
+	struct delegation *d = delegation_find_token(m, a->token);
+	int ret;
+
+	if (!d)
+		return req_fail(q, -ENOENT, "no such delegation token (used, expired, withdrawn, or never made)");
+	struct guest *g = d->g;
+#ifndef GMEM_TEST_ANY_REDEEMER
+	if (!policy_is(c, d->who_kind, d->who_id))
+		return req_fail(q, -EPERM, "this delegation of '%s' is for %s:%u, not uid %u", g->name,
+				d->who_kind == GRANT_UID ? "uid" : "gid", d->who_id, c->uid);
+#endif
+	/* The grant could have been revoked since the delegation was made. */
+	unsigned have = policy_perms(m, c, g);
+	if (!(have & PERM_USE))
+		return req_fail(q, -EPERM, "guest '%s': uid %u lacks %s", g->name, c->uid, policy_missing(have, PERM_USE));
+	if (conversion_busy(g, d->offset, d->length))
+		return req_fail(q, -EBUSY, "a conversion of this range is in flight; redeem after its done event");
+	if (c->n_attachments >= GMEM_ATTACH_MAX)
+		return req_fail(q, -EDQUOT, "at most %d attachments per client", GMEM_ATTACH_MAX);
+
+	struct attachment *at = calloc(1, sizeof(*at));
+	if (!at)
+		return -ENOMEM;
+	ret = open_file(q, g, &d->file_id);
+	if (ret < 0) {
+		free(at);
+		return ret;
+	}
+	at->id = ++m->next_attach_id;
+	at->guest = g;
+	at->client = c;
+	at->offset = d->offset;
+	at->length = d->length;
+	at->kind = d->kind;
+	at->delegation = d;
+	list_add_tail(&g->attachments, &at->guest_node);
+	list_add_tail(&c->attachments, &at->client_node);
+	g->n_attachments++;
+	c->n_attachments++;
+	/* Single use: the token is gone, the record now lives as long as the attachment. */
+	d->at = at;
+	explicit_bzero(d->token, sizeof(d->token));
+	event_free(d->expire);
+	d->expire = NULL;
+	fill_info(m, g, &r->guest);
+	r->fd = 0;
+	r->attachment = at->id;
+	r->delegation = d->id;
+	log_info("guest '%s': delegation %llu redeemed by pid %d uid %u as attachment %llu", g->name,
+		 (unsigned long long)d->id, c->pid, c->uid, (unsigned long long)at->id);
+	return 0;
+}
+
+static int op_undelegate(struct req *q)
+{
+	const struct gmem_undelegate_args *a = q->args;
+	struct client *c = q->c;
+	struct manager *m = c->m;
+	struct delegation *d = delegation_find(m, a->id);
+	unsigned have = d ? policy_perms(m, c, d->g) : 0;
+
+	if (!(have & PERM_SEE))
+		return req_fail(q, -ENOENT, "no delegation %llu", (unsigned long long)a->id);
+	if (d->from != c && !(have & PERM_OWN))
+		return req_fail(q, -EPERM, "delegation %llu: only the connection that made it, or the guest's owner, "
+				"may end it", (unsigned long long)a->id);
+	log_info("guest '%s': delegation %llu withdrawn by pid %d", d->g->name, (unsigned long long)d->id, c->pid);
+	if (!d->at) {
+		delegation_free(d);
+		return 0;
+	}
+	/* Only the grantee's attachment ends, and on kmod its file is revoked; on memfd that file stays open
+	 * in its process (PROTOCOL.md). */
+	if (d->file_id && m->bops->holder_revoke)
+		(void)m->bops->holder_revoke(m->backend, d->g->mem, d->file_id);
+	struct gmem_revoked_event ev = { .attachment = d->at->id, .delegation = d->id };
+	struct client *grantee = d->at->client;
+	snprintf(ev.name, sizeof(ev.name), "%s", d->g->name);
+	attachment_free(d->at); /* and with it d */
+	client_send_event(grantee, GMEM_WIRE_EVENT_REVOKED, &ev);
+	return 0;
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
@@ -595,6 +763,8 @@ static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_ACK] = op_ack,         [GMEM_OP_MAP] = op_map,         [GMEM_OP_WATCH] = op_watch,
 	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke,   [GMEM_OP_CLIENTS] = op_clients,
 	[GMEM_OP_CONVERSIONS] = op_conversions,
+	[GMEM_OP_DELEGATE] = op_delegate,
+	[GMEM_OP_REDEEM] = op_redeem,   [GMEM_OP_UNDELEGATE] = op_undelegate,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)
@@ -632,6 +802,7 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 	/* Both structs are small (the list reply holds a pointer), so the stack is fine. */
 	_Alignas(max_align_t) char args[512], reply[512];
 	_Static_assert(sizeof(struct gmem_hello_args) <= 512 && sizeof(struct gmem_open_reply) <= 512 &&
+			       sizeof(struct gmem_redeem_reply) <= 512 && sizeof(struct gmem_delegate_args) <= 512 &&
 			       sizeof(struct gmem_status_reply) <= 512 && sizeof(struct gmem_attach_args) <= 512 &&
 			       sizeof(struct gmem_vote_args) <= 512 && sizeof(struct gmem_convert_args) <= 512 &&
 			       sizeof(struct gmem_map_reply) <= 512 && sizeof(struct gmem_conversions_reply) <= 512 &&

@@ -37,6 +37,8 @@
 #define GMEM_IN_FLIGHT_MAX 100      /* conversions in flight listed in one conversions reply */
 #define GMEM_RECENT_MAX 64          /* finished conversions gmemd remembers (and lists) */
 #define GMEM_PID_ATTACH_MAX 64      /* attachments held on behalf of processes, per guest */
+#define GMEM_DELEGATIONS_MAX 16     /* unredeemed delegations one connection may have made */
+#define GMEM_TOKEN_LEN 32           /* a delegation token: 128 random bits in lowercase hex */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -50,7 +52,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(LIST_PAGES, "list-pages")                                                                      \
 	X(CONVERT, "convert")                                                                            \
 	X(GRANTS, "grants")                                                                              \
-	X(ATTACH_PID, "attach-pid")
+	X(ATTACH_PID, "attach-pid")                                                                      \
+	X(DELEGATE, "delegate")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -125,6 +128,7 @@ struct gmem_wire_guest {
 	uint64_t holders;
 	uint64_t attachments;
 	bool leased;
+	uint64_t delegations; /* made and not yet ended: unredeemed tokens and redeemed attachments */
 };
 
 struct gmem_list_args {
@@ -158,6 +162,31 @@ struct gmem_attach_reply {
 	uint64_t id;
 };
 struct gmem_detach_args {
+	uint64_t id;
+};
+
+struct gmem_delegate_args {
+	char name[GMEM_NAME_MAX + 1];
+	char who[32]; /* the grantee: "uid:N" or "gid:N" */
+	uint64_t offset;
+	uint64_t length;
+	int kind; /* enum gmem_attach_kind: mmap or iommu */
+};
+struct gmem_delegate_reply {
+	uint64_t id; /* names the delegation for undelegate */
+	char token[GMEM_TOKEN_LEN + 1];
+	uint64_t expires_ms; /* the token is good for this long */
+};
+struct gmem_redeem_args {
+	char token[GMEM_TOKEN_LEN + 1];
+};
+struct gmem_redeem_reply {
+	struct gmem_wire_guest guest;
+	uint64_t fd; /* index into the datagram's SCM_RIGHTS array: always 0 */
+	uint64_t attachment;
+	uint64_t delegation;
+};
+struct gmem_undelegate_args {
 	uint64_t id;
 };
 
@@ -310,6 +339,11 @@ struct gmem_shutdown_event {
 struct gmem_guest_event {
 	char name[GMEM_NAME_MAX + 1];
 };
+struct gmem_revoked_event {
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t attachment;
+	uint64_t delegation;
+};
 
 /* ---- the op table ---- */
 enum {
@@ -341,11 +375,17 @@ enum {
 	X(MAP, "map", gmem_map_args, gmem_map_args_fields, gmem_map_reply, gmem_map_reply_fields, 0)      \
 	X(WATCH, "watch", gmem_status_args, gmem_no_fields, gmem_empty_reply, gmem_no_fields, 0)          \
 	X(GRANT, "grant", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
-	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
+	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)  \
 	X(CLIENTS, "clients", gmem_clients_args, gmem_clients_args_fields, gmem_clients_reply,             \
 	  gmem_clients_reply_fields, 0)                                                                   \
 	X(CONVERSIONS, "conversions", gmem_status_args, gmem_no_fields, gmem_conversions_reply,           \
-	  gmem_conversions_reply_fields, 0)
+	  gmem_conversions_reply_fields, 0)                                                               \
+	X(DELEGATE, "delegate", gmem_delegate_args, gmem_delegate_args_fields, gmem_delegate_reply,       \
+	  gmem_delegate_reply_fields, 0)                                                                  \
+	X(REDEEM, "redeem", gmem_redeem_args, gmem_redeem_args_fields, gmem_redeem_reply,                 \
+	  gmem_redeem_reply_fields, GMEM_OP_FD_REPLY)                                                     \
+	X(UNDELEGATE, "undelegate", gmem_undelegate_args, gmem_undelegate_args_fields, gmem_empty_reply,  \
+	  gmem_no_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -363,7 +403,8 @@ enum gmem_op {
 	X(COMMIT, "commit", gmem_commit_event, gmem_commit_event_fields)                                  \
 	X(ABORT, "abort", gmem_conv_event, gmem_conv_event_fields)                                        \
 	X(DONE, "done", gmem_done_event, gmem_done_event_fields)                                          \
-	X(CONVERSION, "conversion", gmem_watch_event, gmem_watch_event_fields)
+	X(CONVERSION, "conversion", gmem_watch_event, gmem_watch_event_fields)                            \
+	X(REVOKED, "revoked", gmem_revoked_event, gmem_revoked_event_fields)
 
 enum gmem_wire_event {
 #define X(id, ...) GMEM_WIRE_EVENT_##id,
@@ -410,6 +451,9 @@ extern const struct gmem_field gmem_watch_event_fields[];
 extern const struct gmem_field gmem_grant_args_fields[];
 extern const struct gmem_field gmem_clients_args_fields[], gmem_clients_reply_fields[];
 extern const struct gmem_field gmem_conversions_reply_fields[];
+extern const struct gmem_field gmem_delegate_args_fields[], gmem_delegate_reply_fields[];
+extern const struct gmem_field gmem_redeem_args_fields[], gmem_redeem_reply_fields[];
+extern const struct gmem_field gmem_undelegate_args_fields[], gmem_revoked_event_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

@@ -78,6 +78,7 @@ const struct gmem_field gmem_wire_guest_fields[] = {
 	GMEM_FIELD_U64(struct gmem_wire_guest, holders, "holders", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_U64(struct gmem_wire_guest, attachments, "attachments", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_BOOL(struct gmem_wire_guest, leased, "leased", 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest, delegations, "delegations", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 
@@ -120,6 +121,42 @@ const struct gmem_field gmem_attach_reply_fields[] = {
 };
 const struct gmem_field gmem_detach_args_fields[] = {
 	GMEM_FIELD_U64(struct gmem_detach_args, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_delegate_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_delegate_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_delegate_args, who, "who", 5, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_delegate_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_delegate_args, length, "length", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_delegate_args, kind, "kind", gmem_attach_kind_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_delegate_reply_fields[] = {
+	GMEM_FIELD_U64(struct gmem_delegate_reply, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_delegate_reply, token, "token", GMEM_TOKEN_LEN, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_delegate_reply, expires_ms, "expires_ms", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_redeem_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_redeem_args, token, "token", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_redeem_reply_fields[] = {
+	GMEM_FIELD_OBJECT(struct gmem_redeem_reply, guest, "guest", gmem_wire_guest_fields, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_redeem_reply, fd, "fd", 0, 0, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_redeem_reply, attachment, "attachment", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_redeem_reply, delegation, "delegation", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_undelegate_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_undelegate_args, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_revoked_event_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_revoked_event, name, "name", 0, 0),
+	GMEM_FIELD_U64(struct gmem_revoked_event, attachment, "attachment", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_revoked_event, delegation, "delegation", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_END,
 };
 

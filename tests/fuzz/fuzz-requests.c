@@ -31,6 +31,8 @@
  *   t         fire every pending timer now (prepare and ack timeouts)
  *   S         shut down: manager_run() with a loopexit pending, which sends everyone 'shutdown'
  *   R         restart: manager_free() with everything live, manager_new(), clients 0..3 connect again
+ *   In every JSON above, "@T" stands for the token of the last delegate reply any client received
+ *             (tokens are random: a seed cannot spell one out), or stays "@T" before there is one.
  *   *nREC     run record REC 2^n times (n '0'..'8'), each '$' in it replaced by the repetition's index
  *             (the loop runs after every 16th and the bookkeeping is checked once at the end)
  * Anything else is skipped. FUZZ_TRACE=1 prints every datagram both ways; FUZZ_LOG_LEVEL=debug shows
@@ -69,6 +71,7 @@
 #include "backend.h"
 #include "client.h"
 #include "codec.h"
+#include "delegation.h"
 #include "envelope.h"
 #include "fuzz.h"
 #include "gmem-proto.h"
@@ -76,6 +79,7 @@
 #include "log.h"
 #include "manager.h"
 #include "pid-attach.h"
+#include "mutate.h"
 #include "wire.h"
 
 /* No D-Bus: the bus is an observer of gmemd, not part of the request path, and a fuzzer must not reach
@@ -125,6 +129,7 @@ static struct manager *m;
 static struct peer peers[K];
 static unsigned records_left;
 static char rbuf[GMEM_MSG_MAX + 1];
+static char last_token[GMEM_TOKEN_LEN + 1]; /* from the last delegate reply, for "@T" */
 static bool trace; /* $FUZZ_TRACE: print every datagram each way, for writing seeds and reading crashes */
 
 /* What the seed checks look at (fuzz_seed_check). */
@@ -402,6 +407,9 @@ static void check_reply(int i, const struct gmem_envelope *env, size_t nfds, con
 		memset(reply, 0, sizeof(reply));
 		if (gmem_decode(gmem_ops[op].reply, env->body, reply, 0, &e) == 0) {
 			decoded = true;
+			if (op == GMEM_OP_DELEGATE)
+				memcpy(last_token, ((const struct gmem_delegate_reply *)(const void *)reply)->token,
+				       sizeof(last_token));
 			seen.results |= UINT32_C(1) << op;
 			gmem_fields_release(gmem_ops[op].reply, reply);
 		} else {
@@ -622,6 +630,14 @@ static void check_invariants(void)
 	}
 	if (n_guests != m->guests.count)
 		die("the guest table's count does not match its list", NULL);
+	list_for_each(pos, &m->delegations) {
+		struct delegation *dl = list_entry(pos, struct delegation, node);
+		if (guest_table_find(&m->guests, dl->g->name) != dl->g)
+			die("a delegation points at a guest that is not in the table", NULL);
+		if (dl->token[0] ? dl->at != NULL || !dl->from || !client_live(dl->from) || !dl->expire
+				 : !dl->at || dl->at->delegation != dl || dl->at->guest != dl->g || !client_live(dl->at->client))
+			die("a delegation is inconsistent with its token, attachment or maker", NULL);
+	}
 	if (m->bops->pool_used(m->backend) != used)
 		die("the pool's used bytes are not the sum of the guests' sizes", NULL);
 }
@@ -805,9 +821,11 @@ static void manager_reset(void)
 	settle(true);
 	if (!list_empty(&m->active))
 		die("a conversion outlived its guest", NULL);
+	if (!list_empty(&m->delegations))
+		die("a delegation outlived its guest", NULL);
 	if (m->bops->pool_used(m->backend) != 0)
 		die("the pool is not empty once every guest is destroyed", NULL);
-	m->next_client_id = m->next_guest_id = m->next_attach_id = m->next_conv_seq = 0;
+	m->next_client_id = m->next_guest_id = m->next_attach_id = m->next_conv_seq = m->next_delegation_id = 0;
 	m->epoch = FUZZ_EPOCH;
 }
 
@@ -820,7 +838,49 @@ static void free_manager_at_exit(void)
 		devnull = safe_close(devnull);
 }
 
+/* A copy of the record with each "@T" replaced by the last token (malloc'd; the caller frees it), or NULL
+ * when there is nothing to replace. */
+static char *with_token(const char *p, size_t n, size_t *ret_n)
+{
+	size_t hits = 0;
+	if (!last_token[0])
+		return NULL;
+	for (size_t k = 0; k + 1 < n; k++)
+		hits += p[k] == '@' && p[k + 1] == 'T';
+	if (!hits)
+		return NULL;
+	char *buf = malloc(n + hits * GMEM_TOKEN_LEN + 1);
+	if (!buf)
+		die("out of memory", NULL);
+	size_t len = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (k + 1 < n && p[k] == '@' && p[k + 1] == 'T') {
+			memcpy(buf + len, last_token, GMEM_TOKEN_LEN);
+			len += GMEM_TOKEN_LEN;
+			k++;
+		} else {
+			buf[len++] = p[k];
+		}
+	}
+	*ret_n = len;
+	return buf;
+}
+
+static void run_record_raw(const char *p, size_t n, bool nested, bool check);
+
 static void run_record(const char *p, size_t n, bool nested, bool check)
+{
+	size_t tn;
+	char *t = n && p[0] != '*' ? with_token(p, n, &tn) : NULL;
+	if (t) {
+		run_record_raw(t, tn, nested, check);
+		free(t);
+	} else {
+		run_record_raw(p, n, nested, check);
+	}
+}
+
+static void run_record_raw(const char *p, size_t n, bool nested, bool check)
 {
 	int i;
 
@@ -905,6 +965,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	connect_start_clients();
 	settle(true);
 	records_left = RECORDS_MAX;
+	last_token[0] = '\0';
 	const char *p = (const char *)data, *end = p + size;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -922,6 +983,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	return 0;
 }
+
+#ifdef GMEM_LIBFUZZER
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed);
+
+/* Three mutations in four know the protocol (mutate.c); the fourth, and any the structure-aware one
+ * cannot make, are libFuzzer's own byte-level ones, with the dictionary. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed)
+{
+	if (seed % 4 != 0) {
+		size_t n = fuzz_mutate_requests(data, size, max, seed);
+		if (n)
+			return n;
+	}
+	return LLVMFuzzerMutate(data, size, max);
+}
+#endif
 
 /* ---- seed checks (replay --check-seeds) ---- */
 

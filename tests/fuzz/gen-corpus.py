@@ -22,8 +22,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
-       "convert", "vote", "ack", "map", "watch", "grant", "revoke", "clients", "conversions"]
-EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion"]
+       "convert", "vote", "ack", "map", "watch", "grant", "revoke", "clients", "conversions", "delegate",
+       "redeem", "undelegate"]
+EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion", "revoked"]
+TOKEN = "@T"  # fuzz-requests.c: replaced by the token of the last delegate reply
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
 
 
@@ -65,6 +67,9 @@ CODEC_REQUESTS = {
     "revoke": {"name": "vm1", "who": "gid:4242", "role": "vmm"},
     "clients": {"after": 2},
     "conversions": {},
+    "delegate": {"name": "vm1", "who": "uid:1001", "offset": 0, "length": 2097152, "kind": "mmap"},
+    "redeem": {"token": "0123456789abcdef0123456789abcdef"},
+    "undelegate": {"id": 2},
 }
 
 CODEC_REPLIES = {
@@ -104,6 +109,9 @@ CODEC_REPLIES = {
                     "recent": [{"epoch": 123456789, "seq": 4, "guest": "vm1", "target": "shared",
                                 "state": "aborted", "bytes": 0, "ranges": 2, "participants": 2,
                                 "latency_us": 1500}]},
+    "delegate": {"id": 2, "token": "0123456789abcdef0123456789abcdef", "expires_ms": 30000},
+    "redeem": {"guest": dict(GUEST, delegations=1), "fd": 0, "attachment": 5, "delegation": 2},
+    "undelegate": {},
 }
 
 CODEC_EVENTS = {
@@ -116,6 +124,7 @@ CODEC_EVENTS = {
     "done": {"epoch": 123456789, "seq": 4, "guest": "vm1", "outcome": "committed-unverified"},
     "conversion": {"epoch": 123456789, "seq": 4, "guest": "vm1", "target": "shared", "state": "preparing",
                    "bytes": 4096, "ranges": 1, "participants": 2, "latency_us": 12, "requester_pid": 99},
+    "revoked": {"name": "vm1", "attachment": 5, "delegation": 2},
 }
 
 
@@ -269,6 +278,30 @@ def requests_corpus():
                           .req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "device"})
                           .req(0, "revoke", {"name": "g1", "who": "uid:60002", "role": "device"}))
 
+    # Delegation: client 0 owns g1 and delegates to uid 60002 (client 2), which redeems over its own
+    # connection; "@T" is the token of the last delegate reply (fuzz-requests.c).
+    def delegated(c=None):
+        c = c or Conv()
+        c.hello(0).create(0).req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "device"})
+        return c.req(0, "open", {"name": "g1"}).req(0, "delegate", {"name": "g1", "who": "uid:60002", "offset": 0,
+                                                                     "length": 65536, "kind": "iommu"})
+    seeds["op-delegate"] = delegated()
+    seeds["op-redeem"] = delegated().hello(2, "device").req(2, "redeem", {"token": TOKEN})
+    seeds["op-undelegate"] = (delegated().hello(2, "device").req(2, "redeem", {"token": TOKEN})
+                              .req(0, "undelegate", {"id": 1}))
+    seeds["event-revoked"] = (delegated().hello(2, "device").req(2, "redeem", {"token": TOKEN})
+                              .req(0, "lease", {"name": "g1"}).convert(0).rec("v0y").rec("v2y").rec("k2").rec("k0")
+                              .req(0, "undelegate", {"id": 1}))
+    seeds["delegate-errors"] = (delegated().hello(2, "device").hello(3, "device").req(3, "redeem", {"token": TOKEN})
+                                .req(2, "redeem", {"token": "0123456789abcdef0123456789abcdef"})
+                                .req(0, "delegate", {"name": "g1", "who": "uid:60003", "offset": 0, "length": 4096,
+                                                     "kind": "mmap"})
+                                .req(0, "delegate", {"name": "g1", "who": "uid:60002", "offset": 0, "length": 4096,
+                                                     "kind": "kvm"})
+                                .req(1, "undelegate", {"id": 1}).req(2, "redeem", {"token": TOKEN})
+                                .req(2, "redeem", {"token": TOKEN}).rec("x0").req(2, "undelegate", {"id": 1}))
+    seeds["delegate-expiry"] = delegated().rec("t").hello(2, "device").req(2, "redeem", {"token": TOKEN})
+
     seeds["event-shutdown"] = Conv().hello(0).hello(1).rec("S")
     seeds["event-guest-destroyed"] = (Conv().hello(0).create(0).hello(1).req(1, "open", {"name": "g1"})
                                       .req(0, "destroy", {"name": "g1"}))
@@ -341,6 +374,15 @@ def requests_corpus():
                               .req(1, "attach", {"name": "g1", "offset": 0, "length": 2 << 20, "kind": "mmap"})
                               .req(1, "attach", {"name": "nope", "offset": 0, "length": 4096, "kind": "mmap"})
                               .req(1, "detach", {"id": 5}).req(0, "map", {"name": "g1", "offset": 1 << 20}))
+    # attach on behalf of a process (gmemctl exec): pid 1, a kind that is not mmap, no such pid, pid 0,
+    # and a to-private convert that such a holder blocks.
+    a = {"name": "g1", "offset": 0, "length": 1 << 20, "kind": "mmap"}
+    seeds["attach-pid-errors"] = (Conv().req(0, "hello", {"version": 1, "role": "vmm", "features": ["attach-pid"]})
+                                  .create(0).req(0, "attach", dict(a, pid=1))
+                                  .req(0, "attach", dict(a, kind="iommu", pid=1))
+                                  .req(0, "attach", dict(a, pid=2147483647)).req(0, "attach", dict(a, pid=0))
+                                  .req(0, "convert", {"name": "g1", "ranges": [{"offset": 0, "length": 4096}],
+                                                      "target": "private"}))
     # 201 guests, one more than a list page (the input's 256 records are the budget).
     c = Conv().hello(0)
     for prefix, e in (("a", 7), ("b", 6), ("c", 3), ("d", 0)):
@@ -393,7 +435,7 @@ KEYS = ["id", "op", "args", "result", "error", "errno", "message", "event", "dat
         "after", "next", "guest", "fd", "offset", "length", "kind", "ranges", "target", "content", "force",
         "epoch", "seq", "outcome", "changed", "participants", "latency_us", "refusals", "unverified", "pid",
         "reason", "timed_out", "gone", "vote", "shared_bytes", "private_bytes", "runs", "state", "wave",
-        "bytes", "requester_pid", "who"]
+        "bytes", "requester_pid", "who", "token", "expires_ms", "attachment", "delegation", "delegations"]
 VALUES = ["vmm", "device", "admin", "mmap", "iommu", "kvm", "shared", "private", "preserve", "zero", "yes", "no",
           "committed", "aborted", "committed-unverified", "queued", "preparing", "committing", "lease",
           "list-pages", "convert", "grants", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
@@ -409,7 +451,7 @@ def dictionaries():
         for i, t in enumerate(tokens):
             f.write(f"t{i}={dict_escape(t)}\n")
     cmds = ["\n0", "\n1", "\n2", "\n3", "\nd0", "\nF1", "\nO0", "\nZ2", "\nx0", "\nx1", "\nr0", "\nr1",
-            "\np1", "\nc4", "\nc5", "\nv0y", "\nv1y", "\nv1n", "\nk0", "\nk1", "\nt", "\nS", "\nR", "\n*4", "\n*8", "$",
+            "\np1", "\nc4", "\nc5", "\nv0y", "\nv1y", "\nv1n", "\nk0", "\nk1", "\nt", "\nS", "\nR", "\n*4", "\n*8", "$", '"@T"',
             '{"id":1,"op":"', '","args":{', '{"offset":0,"length":4096}', '"name":"g1"', '"size":1048576']
     with open(os.path.join(HERE, "fuzz-requests.dict"), "w") as f:
         f.write("# libFuzzer dictionary for fuzz-requests (written by gen-corpus.py)\n")

@@ -12,6 +12,9 @@
 #     never lower it).
 # Prints the executions, their rate and the final coverage. A crashing input is kept in
 # FUZZ_ARTIFACTS (default: a fuzz-artifacts directory next to the fuzzer) and its path printed.
+#
+# With FUZZ_EXPECT_CRASH=MARKER it is the control of all that: it passes only when the fuzzer crashed
+# and its output holds MARKER (the planted bug was found within SECONDS), and fails otherwise.
 set -uo pipefail
 
 if [ $# -lt 4 ]; then
@@ -49,6 +52,18 @@ start=$(date +%s)
 "$fuzzer" "${args[@]}" "$work/corpus" >"$work/log" 2>&1
 rc=$?
 wall=$(( $(date +%s) - start ))
+
+if [ -n "${FUZZ_EXPECT_CRASH:-}" ]; then
+	found=$(grep -E '^#[0-9]+' "$work/log" | tail -n1 | sed -n 's/^#\([0-9]*\).*/\1/p')
+	if [ $rc -ne 0 ] && grep -q "$FUZZ_EXPECT_CRASH" "$work/log"; then
+		echo "$name: found the planted crash ($FUZZ_EXPECT_CRASH) after about ${found:-?} executions in ${wall}s"
+		grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)' "$work/log" | head -n 5
+		exit 0
+	fi
+	cat "$work/log"
+	echo "$name: FAIL: no crash with $FUZZ_EXPECT_CRASH within ${seconds}s (exit status $rc, ${found:-?} executions)"
+	exit 1
+fi
 
 fail=()
 [ $rc -ne 0 ] && fail+=("the fuzzer exited with status $rc")

@@ -681,6 +681,40 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 			w->latency_us = I64MAX;
 			w->requester_pid = 4194304;
 		}
+	} else if (fields == gmem_delegate_args_fields) {
+		struct gmem_delegate_args *a = buf;
+		if (full)
+			memcpy(a->name, name64, GMEM_NAME_MAX);
+		else
+			strcpy(a->name, "g");
+		strcpy(a->who, full ? "gid:4294967294" : "uid:0");
+		a->offset = full ? WIRE_SIZE_MAX : 0;
+		a->length = full ? WIRE_SIZE_MAX : 1;
+		a->kind = full ? GMEM_ATTACH_IOMMU : GMEM_ATTACH_MMAP;
+	} else if (fields == gmem_delegate_reply_fields) {
+		struct gmem_delegate_reply *r = buf;
+		r->id = full ? I64MAX : 1;
+		strcpy(r->token, full ? "ffffffffffffffffffffffffffffffff" : "00000000000000000000000000000000");
+		r->expires_ms = full ? I64MAX : 0;
+	} else if (fields == gmem_redeem_args_fields) {
+		strcpy(((struct gmem_redeem_args *)buf)->token, full ? "0123456789abcdef0123456789abcdef" : "x");
+	} else if (fields == gmem_redeem_reply_fields) {
+		struct gmem_redeem_reply *r = buf;
+		if (full) {
+			r->guest = example_guest(5);
+			r->guest.delegations = I64MAX;
+		}
+		r->fd = 0;
+		r->attachment = full ? I64MAX : 1;
+		r->delegation = full ? I64MAX : 1;
+	} else if (fields == gmem_undelegate_args_fields) {
+		((struct gmem_undelegate_args *)buf)->id = full ? I64MAX : 1;
+	} else if (fields == gmem_revoked_event_fields) {
+		struct gmem_revoked_event *e = buf;
+		if (full)
+			memcpy(e->name, name64, GMEM_NAME_MAX);
+		e->attachment = full ? I64MAX : 0;
+		e->delegation = full ? I64MAX : 0;
 	} else {
 		fail_msg("no example for this field table (first key '%s'): add one to fill_example()",
 			 fields[0].name);

@@ -88,6 +88,7 @@ enum gmem_event_type {
 	GMEM_EVENT_SHUTDOWN = 1,        /* gmemd is stopping; the connection will close */
 	GMEM_EVENT_GUEST_DESTROYED = 2, /* a guest this client holds or attached was destroyed */
 	GMEM_EVENT_CONVERSION = 3,      /* after gmem_watch(): a conversion changed state */
+	GMEM_EVENT_REVOKED = 4,         /* a delegation this client redeemed was withdrawn: its attachment ended */
 };
 
 /* What gmem_watch() reports about a conversion. */
@@ -107,6 +108,8 @@ struct gmem_event {
 	const char *guest;  /* GUEST_DESTROYED, CONVERSION: the guest's name; else NULL */
 	const char *reason; /* SHUTDOWN: why; else NULL */
 	const struct gmem_watch_info *conversion; /* CONVERSION; else NULL */
+	uint64_t attachment; /* REVOKED: the attachment that ended (its file stays open on memfd); else 0 */
+	uint64_t delegation; /* REVOKED: the delegation withdrawn; else 0 */
 };
 
 /* The callback sees events in the order gmemd sent them; the struct is valid during the call only. */
@@ -144,6 +147,7 @@ struct gmem_guest_info {
 	uint64_t holders;     /* files handed to connected clients */
 	uint64_t attachments;
 	bool leased;          /* a vmm holds the lease */
+	uint64_t delegations; /* delegations made and not ended: unredeemed tokens, redeemed attachments */
 };
 
 /*
@@ -209,6 +213,35 @@ struct gmem_client_info {
  * the caller's uid. *ret is malloc'd, free() it. Return: 0, -ENOSYS (a gmemd without this op).
  */
 int gmem_client_list(struct gmem_client *c, struct gmem_client_info **ret, size_t *ret_n);
+/*
+ * Delegation: the supported way to hand guest memory to another process (a vhost-user back end) instead
+ * of passing your own fd. A holder (a connection that opened the guest) names a grantee ("uid:N" or
+ * "gid:N", which must already hold a grant on the guest) and a range; gmemd returns a one-time token,
+ * good for ret->expires_ms. Pass the token to the grantee by any channel; the grantee redeems it over its
+ * own connection and gets a file of its own and an attachment of its own (kind mmap or iommu) on that
+ * range, which takes part in conversions like any attachment. gmem_undelegate() ends that attachment
+ * alone (the grantee is sent GMEM_EVENT_REVOKED); on the memfd backend its file stays open in the
+ * grantee's process. Unredeemed tokens die when they expire, when used, or when the delegating
+ * connection closes.
+ */
+#define GMEM_TOKEN_LEN 32
+struct gmem_delegation {
+	uint64_t id;                     /* names it for gmem_undelegate() */
+	char token[GMEM_TOKEN_LEN + 1];  /* 128 random bits, hex: whoever has it and is the grantee may redeem */
+	uint64_t expires_ms;
+};
+/* Return: 0, -EPERM (no file of the guest: open it first), -ENOENT (no such guest, or no grant for who),
+ * -EINVAL, -ERANGE, -EDQUOT (16 unredeemed delegations per connection). */
+int gmem_delegate(struct gmem_client *c, const char *name, const char *who, uint64_t offset, uint64_t length,
+		  enum gmem_attach_kind kind, struct gmem_delegation *ret);
+/* Redeems a token: *ret_fd is a new file of the guest (the caller owns it, O_CLOEXEC), *ret_attach_id the
+ * new attachment (may be NULL), ret_info may be NULL. Return: 0, -ENOENT (used, expired, withdrawn or never
+ * made), -EPERM (not the named grantee, or its grant was revoked), -EBUSY (the range is converting). */
+int gmem_redeem(struct gmem_client *c, const char *token, int *ret_fd, uint64_t *ret_attach_id,
+		struct gmem_guest_info *ret_info);
+/* Withdraws a delegation (its maker or the guest's owner): an unredeemed token dies, a redeemed one's
+ * attachment ends. Return: 0, -ENOENT, -EPERM. */
+int gmem_undelegate(struct gmem_client *c, uint64_t id);
 
 /* The guest's single vmm lease (role vmm). -EBUSY when another client holds it. Dropped on disconnect. */
 int gmem_lease(struct gmem_client *c, const char *name);
