@@ -161,6 +161,39 @@ static int memfd_guest_convert(struct backend *b, struct backend_guest *g, const
 	return 0;
 }
 
+static int memfd_guest_store_fd(struct backend *b, struct backend_guest *g)
+{
+	(void)b;
+	return g->fd;
+}
+
+static int memfd_guest_adopt(struct backend *b, uint64_t id, uint64_t size, uint64_t granule, int fd,
+			     struct backend_guest **ret)
+{
+	_cleanup_close_ int owned = fd;
+	struct stat st;
+	(void)id;
+
+	/* Only what guest_create made: a memfd of exactly this size, sealed against resizing. */
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) < 0 || seals < 0)
+		return negative_errno();
+	if ((uint64_t)st.st_size != size || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+		return -EINVAL;
+	struct backend_guest *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->size = size;
+	int r = pool_alloc(b->pool, size, granule, &g->ext, &g->n_ext);
+	if (r < 0) {
+		free(g);
+		return r;
+	}
+	g->fd = TAKE_FD(owned);
+	*ret = g;
+	return 0;
+}
+
 static uint64_t memfd_guest_touched(struct backend *b, struct backend_guest *g)
 {
 	struct stat st;
@@ -188,6 +221,8 @@ const struct backend_ops backend_memfd_ops = {
 	.guest_release = memfd_guest_release,
 	.guest_open = memfd_guest_open,
 	.guest_convert = memfd_guest_convert,
+	.guest_store_fd = memfd_guest_store_fd,
+	.guest_adopt = memfd_guest_adopt,
 	.guest_touched = memfd_guest_touched,
 	.pool_size = memfd_pool_size,
 	.pool_used = memfd_pool_used,

@@ -17,6 +17,7 @@
 struct manager;
 struct client;
 struct guest;
+struct journal;
 
 struct conv_range {
 	uint64_t offset, length; /* bytes, granule-aligned */
@@ -46,3 +47,5 @@ void conversion_guest_gone(struct manager *m, struct guest *g);
 void conversion_guest_release(struct guest *g);
 /* Whether [off, off+len) overlaps the conversion in flight on g (attach refuses it). */
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len);
+/* Adds the begin, decision and map change of every conversion in flight to a snapshot being written. */
+void conversion_snapshot(struct manager *m, struct journal *j);

@@ -45,7 +45,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(LEASE, "lease")                                                                                \
 	X(LIST_PAGES, "list-pages")                                                                      \
 	X(CONVERT, "convert")                                                                            \
-	X(GRANTS, "grants")
+	X(GRANTS, "grants")                                                                              \
+	X(DURABLE, "durable")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -204,6 +205,11 @@ struct gmem_ack_args {
 	uint64_t epoch, seq;
 };
 
+struct gmem_resolve_reply { /* resolve: what a restarted gmemd decided for an in-doubt conversion */
+	char guest[GMEM_NAME_MAX + 1];
+	int outcome; /* enum gmem_outcome */
+};
+
 struct gmem_map_args {
 	char name[GMEM_NAME_MAX + 1];
 	uint64_t offset; /* start listing runs here */
@@ -295,7 +301,12 @@ enum {
 	X(MAP, "map", gmem_map_args, gmem_map_args_fields, gmem_map_reply, gmem_map_reply_fields, 0)      \
 	X(WATCH, "watch", gmem_status_args, gmem_no_fields, gmem_empty_reply, gmem_no_fields, 0)          \
 	X(GRANT, "grant", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
-	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)
+	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(RESOLVE, "resolve", gmem_ack_args, gmem_ack_args_fields, gmem_resolve_reply,                    \
+	  gmem_resolve_reply_fields, 0)                                                                   \
+	X(LIST_LOST, "list-lost", gmem_list_args, gmem_list_args_fields, gmem_list_reply,                 \
+	  gmem_list_reply_fields, 0)                                                                      \
+	X(FORGET, "forget", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -358,6 +369,7 @@ extern const struct gmem_field gmem_prepare_event_fields[], gmem_commit_event_fi
 extern const struct gmem_field gmem_conv_event_fields[], gmem_done_event_fields[];
 extern const struct gmem_field gmem_watch_event_fields[];
 extern const struct gmem_field gmem_grant_args_fields[];
+extern const struct gmem_field gmem_resolve_reply_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);
