@@ -60,18 +60,16 @@ int journal_encode(struct json_object *rec, char **ret, size_t *ret_len)
 
 int journal_decode(const char *line, size_t len, struct json_object **ret)
 {
-	char hex[9];
-	char *end;
+	char want[9];
 
 	if (len < CRC_SUFFIX_LEN + 2 || line[0] != '{')
 		return -EBADMSG;
 	const char *suf = line + len - CRC_SUFFIX_LEN;
 	if (memcmp(suf, ",\"crc\":\"", 8) != 0 || memcmp(suf + 16, "\"}", 2) != 0)
 		return -EBADMSG;
-	memcpy(hex, suf + 8, 8);
-	hex[8] = '\0';
-	unsigned long want = strtoul(hex, &end, 16);
-	if (*end || journal_crc32c(line, len - CRC_SUFFIX_LEN) != (uint32_t)want)
+	/* Compared as text, exactly as written: "A" for "a" is damage too. */
+	snprintf(want, sizeof(want), "%08x", journal_crc32c(line, len - CRC_SUFFIX_LEN));
+	if (memcmp(suf + 8, want, 8) != 0)
 		return -EBADMSG;
 
 	struct json_tokener *tok = json_tokener_new();
