@@ -92,7 +92,34 @@ GMEM_EXPORT int gmem_release(struct gmem_client *c, const char *name)
 	return guest_op(c, GMEM_OP_RELEASE, name);
 }
 
+static int list_pages(struct gmem_client *c, enum gmem_op op, struct gmem_guest_info **ret, size_t *ret_n);
+
 GMEM_EXPORT int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n)
+{
+	return list_pages(c, GMEM_OP_LIST, ret, ret_n);
+}
+
+GMEM_EXPORT int gmem_guest_list_lost(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n)
+{
+	return list_pages(c, GMEM_OP_LIST_LOST, ret, ret_n);
+}
+
+GMEM_EXPORT int gmem_guest_forget(struct gmem_client *c, const char *name)
+{
+	return guest_op(c, GMEM_OP_FORGET, name);
+}
+
+GMEM_EXPORT int gmem_resolve(struct gmem_client *c, uint64_t epoch, uint64_t seq, enum gmem_outcome *ret)
+{
+	struct gmem_ack_args a = { .epoch = epoch, .seq = seq };
+	struct gmem_resolve_reply r = { 0 };
+	int e = gmem_call(c, GMEM_OP_RESOLVE, &a, &r, NULL);
+	if (e == 0)
+		*ret = (enum gmem_outcome)r.outcome;
+	return e;
+}
+
+static int list_pages(struct gmem_client *c, enum gmem_op op, struct gmem_guest_info **ret, size_t *ret_n)
 {
 	struct gmem_guest_info *all = NULL;
 	size_t n = 0;
@@ -102,7 +129,7 @@ GMEM_EXPORT int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **
 	do {
 		struct gmem_list_args a = { .after = after };
 		struct gmem_list_reply r = { 0 };
-		int e = gmem_call(c, GMEM_OP_LIST, &a, &r, NULL);
+		int e = gmem_call(c, op, &a, &r, NULL);
 		if (e < 0) {
 			free(all);
 			return e;

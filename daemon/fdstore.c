@@ -5,6 +5,7 @@
 #include "fdstore.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,11 +46,12 @@ int fdstore_collect(struct fdstore *s)
 		return n;
 	s->fds = calloc((size_t)n, sizeof(*s->fds));
 	s->ids = calloc((size_t)n, sizeof(*s->ids));
-	if (!s->fds || !s->ids) {
+	s->taken = calloc((size_t)n, sizeof(*s->taken));
+	if (!s->fds || !s->ids || !s->taken) {
 		free(s->fds);
 		free(s->ids);
-		s->fds = NULL;
-		s->ids = NULL;
+		free(s->taken);
+		memset(s, 0, sizeof(*s));
 		n = -ENOMEM;
 		goto out;
 	}
@@ -70,24 +72,31 @@ out:
 
 int fdstore_take(struct fdstore *s, uint64_t id)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->ids[i] == id && s->fds[i] >= 0)
-			return TAKE_FD(s->fds[i]);
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->ids[i] != id || s->taken[i])
+			continue;
+		int fd = fcntl(s->fds[i], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return negative_errno();
+		s->taken[i] = true;
+		return fd;
+	}
 	return -ENOENT;
 }
 
-void fdstore_release(struct fdstore *s)
+void fdstore_release(struct fdstore *s, bool drop_unknown)
 {
 	for (size_t i = 0; i < s->n; i++) {
-		if (s->fds[i] < 0)
+		s->fds[i] = safe_close(s->fds[i]);
+		if (s->taken[i] || !drop_unknown)
 			continue;
 		log_warning("the fd store held memory for guest %llu, which the journal does not know: dropped",
 			    (unsigned long long)s->ids[i]);
-		s->fds[i] = safe_close(s->fds[i]);
 		fdstore_remove(s->ids[i]);
 	}
 	free(s->fds);
 	free(s->ids);
+	free(s->taken);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -9,21 +9,25 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct fdstore {
-	int *fds;      /* owned until taken */
+	int *fds;      /* owned: kept open until fdstore_release, so the LISTEN_FDS range stays whole for the
+			* listener, which reads it after replay */
 	uint64_t *ids; /* guest ids, parallel to fds */
+	bool *taken;
 	size_t n;
 };
 
 /* Collects the guest-<id> fds passed at start. Return: the number found, or -errno. */
 int fdstore_collect(struct fdstore *s);
-/* The fd stored for guest id (the caller owns it), or -ENOENT. */
+/* A copy of the fd stored for guest id (the caller owns it), or -ENOENT / -errno. */
 int fdstore_take(struct fdstore *s, uint64_t id);
-/* Closes the fds nobody claimed and asks the service manager to drop them: no journal names them. */
-void fdstore_release(struct fdstore *s);
+/* Closes the fds. With drop_unknown, those nobody took the service manager is asked to drop: no journal
+ * names them. Never on a failed start: what the store holds must wait for a gmemd that can read it. */
+void fdstore_release(struct fdstore *s, bool drop_unknown);
 
 /* Parks fd (borrowed) as guest id's; 0 or -errno (logged: that guest would not survive a restart). */
 int fdstore_push(uint64_t id, int fd);

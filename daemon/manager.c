@@ -200,6 +200,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	r = listener_open(cfg->socket_path, cfg->socket_mode, cfg->socket_gid, &m->listen_fd, &m->listen_owned);
 	if (r < 0)
 		goto fail;
+	fdstore_release(&m->fdstore, true);
 
 	m->listen_ev = event_new(m->base, m->listen_fd, EV_READ | EV_PERSIST, on_accept, m);
 	m->accept_retry_ev = evtimer_new(m->base, on_accept_retry, m);
@@ -310,6 +311,7 @@ struct manager *manager_free(struct manager *m)
 	list_for_each_safe(pos, &m->lost)
 		free(list_entry(pos, struct lost_guest, node));
 	journal_close(&m->journal);
+	fdstore_release(&m->fdstore, false);
 	safe_close(m->state_fd);
 	if (m->compact_ev)
 		event_free(m->compact_ev);

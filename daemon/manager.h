@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "dbus.h"
+#include "fdstore.h"
 #include "guest.h"
 #include "journal.h"
 #include "list.h"
@@ -67,6 +68,7 @@ struct manager {
 	struct list_node lost;    /* struct lost_guest.node: journaled guests whose memory did not come back */
 	size_t n_lost;
 	struct outcome_ring outcomes; /* conversions a restart finished, for in-doubt participants */
+	struct fdstore fdstore;       /* what the service manager passed back at start, until the listener ran */
 };
 
 int manager_new(const struct manager_config *cfg, struct manager **ret);

@@ -164,17 +164,15 @@ static void finish_conv(struct manager *m, struct replay_state *s, const struct 
 int replay_restore(struct manager *m)
 {
 	struct replay_state s;
-	struct fdstore fds;
+	struct fdstore *fds = &m->fdstore;
 	int r;
 
 	r = replay_load(m->state_fd, m->bops->name, m->cfg.recover_from_snapshot, &s);
 	if (r < 0)
 		return r;
-	r = fdstore_collect(&fds);
-	if (r < 0) {
+	r = fdstore_collect(fds);
+	if (r < 0)
 		log_errno(LOG_WARNING, r, "reading the fds passed at start (LISTEN_FDS)");
-		memset(&fds, 0, sizeof(fds));
-	}
 	m->next_guest_id = s.next_guest_id - 1;
 	m->outcomes = s.outcomes;
 	if (s.rewrite) {
@@ -189,7 +187,7 @@ int replay_restore(struct manager *m)
 	}
 	size_t lost_before = m->n_lost;
 	for (size_t i = 0; i < s.n_guests; i++) {
-		r = restore_guest(m, &s.guests[i], &fds);
+		r = restore_guest(m, &s.guests[i], fds);
 		if (r < 0)
 			goto out;
 	}
@@ -202,7 +200,6 @@ int replay_restore(struct manager *m)
 			   (unsigned long long)s.records, m->guests.count, m->n_lost - lost_before, s.n_convs);
 	r = 0;
 out:
-	fdstore_release(&fds);
 	replay_state_free(&s);
 	return r;
 }

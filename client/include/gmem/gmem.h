@@ -160,6 +160,14 @@ int gmem_guest_destroy(struct gmem_client *c, const char *name);
 /* Every guest the caller may see, in creation order; *ret is malloc'd, free() it. */
 int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
 /*
+ * Guests whose memory did not come back after a gmemd restart (the memfd backend's fd store was emptied
+ * by a full stop): never recreated empty, their names kept until gmem_guest_forget(). Only the owner,
+ * root and admins see them. *ret is malloc'd (free it); sizes, granule, owner and id are filled in.
+ */
+int gmem_guest_list_lost(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
+int gmem_guest_forget(struct gmem_client *c, const char *name);
+
+/*
  * A new file for the guest, to mmap(MAP_SHARED) from offset 0; the caller owns *ret_fd (O_CLOEXEC).
  * ret_info may be NULL.
  */
@@ -244,6 +252,10 @@ void gmem_set_participant(struct gmem_client *c, const struct gmem_participant_o
  * NULL). Return: 0, -ESTALE (the conversion no longer awaits your vote), -EALREADY. */
 int gmem_vote(struct gmem_client *c, uint64_t epoch, uint64_t seq, bool yes, int err, const char *reason);
 int gmem_ack(struct gmem_client *c, uint64_t epoch, uint64_t seq);
+/* After a gmemd restart: how the restarted gmemd ended a conversion of the earlier one (epoch, seq) this
+ * client was in doubt about (voted, then lost gmemd before abort or done). GMEM_COMMITTED: do your
+ * wave's part; GMEM_ABORTED: resume. Return: 0, -ENOENT (not known), -EINVAL (of this gmemd). */
+int gmem_resolve(struct gmem_client *c, uint64_t epoch, uint64_t seq, enum gmem_outcome *ret);
 
 enum {
 	GMEM_CONVERT_ZERO = 1 << 0,  /* discard the contents */
