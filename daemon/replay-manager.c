@@ -23,6 +23,7 @@
 #include "log.h"
 #include "manager.h"
 #include "sharemap.h"
+#include "testhook.h"
 #include "util.h"
 
 static int make_lost(struct manager *m, const struct replay_guest *rg, const char *why)
@@ -124,7 +125,7 @@ static void finish_conv(struct manager *m, struct replay_state *s, const struct 
 	struct guest *g = guest_by_id(m, c->guest_id);
 	struct replay_guest *rg = replay_find_guest(s, c->guest_id);
 	const char *name = rg ? rg->name : "?";
-	bool commit = c->decision == 0;
+	bool commit = (c->decision == 0) != test_broken("replay-outcome");
 	int outcome = commit ? GMEM_COMMITTED : GMEM_ABORTED;
 
 	if (commit && !c->applied && g) {

@@ -24,3 +24,9 @@ void test_hook(const char *point)
 	fprintf(stderr, "gmemd: test hook: killed at %s\n", want);
 	raise(SIGKILL);
 }
+
+bool test_broken(const char *what)
+{
+	const char *b = getenv("GMEM_TEST_BREAK");
+	return b && strcmp(b, what) == 0;
+}
