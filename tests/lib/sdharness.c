@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static void *pump_main(void *arg);
+
 void sdh_init(struct sdh *h)
 {
 	char tmpl[] = "/tmp/gmem-sdh-XXXXXX";
@@ -37,6 +39,8 @@ void sdh_init(struct sdh *h)
 	/* Big enough for a burst of FDSTORE messages from many creates. */
 	int sz = 4 << 20;
 	(void)setsockopt(h->notify_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	CHECK(pthread_mutex_init(&h->lock, NULL) == 0);
+	CHECK(pthread_create(&h->pump, NULL, pump_main, h) == 0);
 }
 
 static void store_remove(struct sdh *h, const char *name)
@@ -106,8 +110,26 @@ static bool read_one(struct sdh *h)
 
 void sdh_pump(struct sdh *h)
 {
+	pthread_mutex_lock(&h->lock);
 	while (read_one(h))
 		;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *pump_main(void *arg)
+{
+	struct sdh *h = arg;
+	for (;;) {
+		struct pollfd p = { .fd = h->notify_fd, .events = POLLIN };
+		(void)poll(&p, 1, 20);
+		pthread_mutex_lock(&h->lock);
+		bool stop = h->stop;
+		while (!stop && read_one(h))
+			;
+		pthread_mutex_unlock(&h->lock);
+		if (stop)
+			return NULL;
+	}
 }
 
 static size_t wrapper_argv(char **argv, size_t max, char *buf, size_t size)
@@ -125,13 +147,16 @@ static size_t wrapper_argv(char **argv, size_t max, char *buf, size_t size)
 void sdh_spawn(struct sdh *h, const char *env, const char *const *extra, const char *const *envs)
 {
 	const char *bin = binary(env);
+	pthread_mutex_lock(&h->lock);
 	h->ready = false;
 	h->exec_ms = harness_now_ms();
 	fflush(NULL);
 	h->d.pid = fork();
 	CHECK(h->d.pid >= 0);
-	if (h->d.pid != 0)
+	if (h->d.pid != 0) {
+		pthread_mutex_unlock(&h->lock);
 		return;
+	}
 
 	char wbuf[1024], names[SDH_FDS_MAX * 64 + 1] = "", num[32];
 	const char *argv[64];
@@ -185,20 +210,21 @@ void sdh_spawn(struct sdh *h, const char *env, const char *const *extra, const c
 bool sdh_wait_ready(struct sdh *h, int64_t timeout_ms)
 {
 	int64_t deadline = harness_deadline(timeout_ms);
-	while (!h->ready) {
+	for (;;) {
 		sdh_pump(h);
-		if (h->ready)
+		pthread_mutex_lock(&h->lock);
+		bool ready = h->ready;
+		pthread_mutex_unlock(&h->lock);
+		if (ready)
 			break;
 		int st;
 		if (waitpid(h->d.pid, &st, WNOHANG) == h->d.pid) {
 			h->d.pid = 0;
 			return false;
 		}
-		int64_t left = deadline - harness_now_ms();
-		if (left <= 0)
+		if (harness_now_ms() >= deadline)
 			return false;
-		struct pollfd p = { .fd = h->notify_fd, .events = POLLIN };
-		(void)poll(&p, 1, left > 20 ? 20 : (int)left);
+		usleep(1000);
 	}
 	/* The store messages sent before READY=1 are in by now; take them too. */
 	sdh_pump(h);
@@ -259,19 +285,24 @@ int sdh_stop(struct sdh *h)
 	return reap(h, 10000);
 }
 
-int sdh_stored(const struct sdh *h, const char *name)
+int sdh_stored(struct sdh *h, const char *name)
 {
+	int fd = -1;
+	pthread_mutex_lock(&h->lock);
 	for (size_t i = 0; i < h->n_fds; i++)
 		if (strcmp(h->names[i], name) == 0)
-			return h->fds[i];
-	return -1;
+			fd = h->fds[i];
+	pthread_mutex_unlock(&h->lock);
+	return fd;
 }
 
 void sdh_clear_store(struct sdh *h)
 {
+	pthread_mutex_lock(&h->lock);
 	for (size_t i = 0; i < h->n_fds; i++)
 		close(h->fds[i]);
 	h->n_fds = 0;
+	pthread_mutex_unlock(&h->lock);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -286,6 +317,10 @@ void sdh_cleanup(struct sdh *h)
 {
 	if (h->d.pid > 0)
 		sdh_kill(h);
+	pthread_mutex_lock(&h->lock);
+	h->stop = true;
+	pthread_mutex_unlock(&h->lock);
+	pthread_join(h->pump, NULL);
 	sdh_clear_store(h);
 	close(h->notify_fd);
 	nftw(h->d.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,11 @@ struct sdh {
 	bool ready;
 	char status[256];      /* the last STATUS= */
 	int64_t exec_ms, ready_ms; /* when the last start was exec'd, and when READY=1 came */
+	/* A thread reads the notify socket all along, as systemd does: gmemd's sd_notify blocks once the
+	 * socket's queue is full, so a test busy with requests must not leave it unread. */
+	pthread_t pump;
+	pthread_mutex_t lock; /* everything above */
+	bool stop;
 };
 
 /* A temp dir and the notify socket; nothing started yet. */
@@ -38,7 +44,7 @@ void sdh_spawn(struct sdh *h, const char *env, const char *const *extra, const c
 bool sdh_wait_ready(struct sdh *h, int64_t timeout_ms);
 /* sdh_spawn + sdh_wait_ready, exiting the test (with gmemd's log) on failure. */
 void sdh_start(struct sdh *h, const char *env, const char *const *extra, const char *const *envs);
-/* Reads whatever notify messages are queued, without waiting. */
+/* Reads whatever notify messages are queued, without waiting (the pump thread does it anyway). */
 void sdh_pump(struct sdh *h);
 /* Waits for gmemd to exit by itself (a crash hook); returns its status (128+sig if killed). */
 int sdh_wait_exit(struct sdh *h, int64_t timeout_ms);
@@ -47,7 +53,7 @@ void sdh_kill(struct sdh *h);
 /* SIGTERM and reap; returns the exit status. */
 int sdh_stop(struct sdh *h);
 /* The stored fd named name (borrowed), or -1. */
-int sdh_stored(const struct sdh *h, const char *name);
+int sdh_stored(struct sdh *h, const char *name);
 /* What systemd 252 does at a full stop: empties the store. */
 void sdh_clear_store(struct sdh *h);
 /* Closes everything, removes the temp dir. */
