@@ -87,6 +87,22 @@ enum gmem_event_type {
 	GMEM_EVENT_SHUTDOWN = 1,        /* gmemd is stopping; the connection will close */
 	GMEM_EVENT_GUEST_DESTROYED = 2, /* a guest this client holds or attached was destroyed */
 	GMEM_EVENT_CONVERSION = 3,      /* after gmem_watch(): a conversion changed state */
+	/* With gmem_set_reconnect(): */
+	GMEM_EVENT_DISCONNECTED = 4,    /* gmemd went away; libgmem reconnects (calls fail with -ENOTCONN) */
+	GMEM_EVENT_RECONNECTED = 5,     /* back, attachments, leases and watch announced again; reason names
+					 * how many no longer held (their guest is gone), or is NULL */
+	GMEM_EVENT_IN_DOUBT = 6,        /* how the restarted gmemd ended a conversion this client was in */
+};
+
+/* GMEM_EVENT_IN_DOUBT: a conversion this client took part in and had not heard the end of when gmemd
+ * went away. If known, the participant ops follow at once with what gmemd could not send (commit and
+ * done, or abort and done). If not known, nothing follows: the participant stays in doubt and must not
+ * resume on its own (ask again with gmem_resolve, or an operator decides). */
+struct gmem_in_doubt_info {
+	uint64_t epoch, seq;
+	const char *guest;
+	bool known;
+	enum gmem_outcome outcome; /* when known */
 };
 
 /* What gmem_watch() reports about a conversion. */
@@ -106,7 +122,18 @@ struct gmem_event {
 	const char *guest;  /* GUEST_DESTROYED, CONVERSION: the guest's name; else NULL */
 	const char *reason; /* SHUTDOWN: why; else NULL */
 	const struct gmem_watch_info *conversion; /* CONVERSION; else NULL */
+	const struct gmem_in_doubt_info *in_doubt; /* IN_DOUBT; else NULL */
 };
+
+/*
+ * Reconnect after gmemd restarts, behind the same gmem_get_fd(): when the connection drops, requests in
+ * flight fail (-ECONNRESET to their callbacks), GMEM_EVENT_DISCONNECTED is delivered, and gmem_dispatch()
+ * retries with a backoff doubling from 10 ms up to max_backoff_ms; once back it says hello, takes the
+ * leases and attaches the ranges it held (attachment ids stay valid), watches again, and asks how every
+ * conversion it was in doubt about ended (GMEM_EVENT_IN_DOUBT). 0 turns it off (the default: then a
+ * dropped connection is final, gmem_dispatch returns -ECONNRESET).
+ */
+void gmem_set_reconnect(struct gmem_client *c, int max_backoff_ms);
 
 /* The callback sees events in the order gmemd sent them; the struct is valid during the call only. */
 typedef void (*gmem_event_fn)(struct gmem_client *c, const struct gmem_event *ev, void *userdata);
