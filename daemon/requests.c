@@ -533,10 +533,10 @@ static int op_resolve(struct req *q)
 	struct gmem_resolve_reply *r = q->reply;
 	struct manager *m = q->c->m;
 
-	if (a->epoch == m->epoch)
+	const struct replay_outcome *o = outcome_ring_find(&m->outcomes, a->epoch, a->seq);
+	if (!o && a->epoch == m->epoch)
 		return req_fail(q, -EINVAL, "conversion %llu is of this gmemd: its events say how it ends",
 				(unsigned long long)a->seq);
-	const struct replay_outcome *o = outcome_ring_find(&m->outcomes, a->epoch, a->seq);
 	/* The guest may be gone since; one that exists but is hidden from the caller stays hidden. */
 	struct guest *g = o ? guest_table_find(&m->guests, o->guest) : NULL;
 	if (!o || (g && !(policy_perms(m, q->c, g) & PERM_SEE)))

@@ -22,7 +22,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
-       "convert", "vote", "ack", "map", "watch", "grant", "revoke"]
+       "convert", "vote", "ack", "map", "watch", "grant", "revoke", "resolve", "list-lost", "forget"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion"]
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
 
@@ -63,6 +63,9 @@ CODEC_REQUESTS = {
     "watch": {},
     "grant": {"name": "vm1", "who": "uid:1000", "role": "device"},
     "revoke": {"name": "vm1", "who": "gid:4242", "role": "vmm"},
+    "resolve": {"epoch": 123456789, "seq": 4},
+    "list-lost": {"after": 2},
+    "forget": {"name": "vm1"},
 }
 
 CODEC_REPLIES = {
@@ -93,6 +96,9 @@ CODEC_REPLIES = {
     "watch": {},
     "grant": {},
     "revoke": {},
+    "resolve": {"guest": "vm1", "outcome": "committed"},
+    "list-lost": {"guests": [{"id": 3, "name": "vm1", "size": 1073741824, "granule": 2097152, "owner": 1000}]},
+    "forget": {},
 }
 
 CODEC_EVENTS = {
@@ -255,6 +261,13 @@ def requests_corpus():
     seeds["op-revoke"] = (Conv().hello(0).create(0).req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "vmm"})
                           .req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "device"})
                           .req(0, "revoke", {"name": "g1", "who": "uid:60002", "role": "device"}))
+    # A restart ('R') with a conversion in flight: the new gmemd ends it (presumed abort) and answers
+    # resolve for it; the guest comes back lost (no fd store in process), listed and forgotten.
+    seeds["op-resolve"] = (Conv().hello(0, "vmm").create(0).req(0, "lease", {"name": "g1"}).hello(1, "admin")
+                           .convert(1).rec("R").hello(0, "vmm").req(0, "resolve", {"epoch": EPOCH, "seq": 1}))
+    seeds["op-list-lost"] = Conv().hello(0).create(0).rec("R").hello(0).req(0, "list-lost")
+    seeds["op-forget"] = (Conv().hello(0).create(0).rec("R").hello(0).req(0, "forget", {"name": "g1"})
+                          .create(0))
 
     seeds["event-shutdown"] = Conv().hello(0).hello(1).rec("S")
     seeds["event-guest-destroyed"] = (Conv().hello(0).create(0).hello(1).req(1, "open", {"name": "g1"})

@@ -75,6 +75,7 @@ static int participant(struct child_io *io, void *arg)
 	struct part_state s = { .io = io };
 	struct gmem_client *c;
 
+	sdh_close_inherited(&h);
 	CHECK(gmem_connect(h.d.socket, GMEM_ROLE_DEVICE, &c) == 0);
 	gmem_set_participant(c, &part_ops, &s);
 	CHECK(gmem_attach(c, "g", offset, HALF, GMEM_ATTACH_IOMMU, NULL) == 0);

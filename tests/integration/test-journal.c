@@ -81,6 +81,7 @@ static int participant(struct child_io *io, void *arg)
 {
 	struct gmem_client *c;
 	(void)arg;
+	sdh_close_inherited(&h);
 	CHECK(gmem_connect(h.d.socket, GMEM_ROLE_DEVICE, &c) == 0);
 	gmem_set_participant(c, &ops, io);
 	CHECK(gmem_attach(c, "g", 0, 1 << 20, GMEM_ATTACH_IOMMU, NULL) == 0);

@@ -85,6 +85,7 @@ static int participant(struct child_io *io, void *arg)
 	struct pstate s = { .io = io };
 	struct gmem_client *c;
 	(void)arg;
+	sdh_close_inherited(&h);
 	CHECK(gmem_connect(h.d.socket, GMEM_ROLE_DEVICE, &c) == 0);
 	gmem_set_reconnect(c, 100);
 	gmem_set_event_handler(c, on_event, &s);

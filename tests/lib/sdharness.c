@@ -305,6 +305,13 @@ void sdh_clear_store(struct sdh *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+void sdh_close_inherited(struct sdh *h)
+{
+	for (size_t i = 0; i < h->n_fds; i++)
+		close(h->fds[i]);
+	close(h->notify_fd);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;

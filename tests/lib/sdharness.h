@@ -56,5 +56,8 @@ int sdh_stop(struct sdh *h);
 int sdh_stored(struct sdh *h, const char *name);
 /* What systemd 252 does at a full stop: empties the store. */
 void sdh_clear_store(struct sdh *h);
+/* In a child forked from the test (child_start): closes its copies of the stored fds and the notify
+ * socket, so only the harness holds the guests' memory. Takes no lock (the pump thread is not there). */
+void sdh_close_inherited(struct sdh *h);
 /* Closes everything, removes the temp dir. */
 void sdh_cleanup(struct sdh *h);
