@@ -120,7 +120,7 @@ static void test_enospc(void)
 	fprintf(stderr, "== enospc\n");
 	sdh_init(&h);
 	/* A mount namespace of our own, so the small tmpfs is nobody else's business. */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0) {
 		const char *ci = getenv("CI");
 		fprintf(stderr, "enospc: no mount namespace (%s)%s\n", strerror(errno),
 			ci && strcmp(ci, "true") == 0 ? "" : "; skipped");

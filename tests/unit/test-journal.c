@@ -230,32 +230,40 @@ static size_t read_file(const char *name, char *data, size_t size)
 	return (size_t)k;
 }
 
+/* journal_append borrows the record: this one consumes it. */
+static int app(struct journal *j, struct json_object *rec)
+{
+	int r = journal_append(j, rec);
+	json_object_put(rec);
+	return r;
+}
+
 /* A journal written through journal_append: a guest, a grant, three conversions at different steps. */
 static void write_sample(struct journal *j, uint64_t compact)
 {
 	assert_int_equal(journal_open(j, dfd, "memfd", 0, 0, compact), 0);
-	assert_int_equal(journal_append(j, rec_guest(1, "vm-one")), 0);
-	assert_int_equal(journal_append(j, rec_guest(2, "vm-two")), 0);
+	assert_int_equal(app(j, rec_guest(1, "vm-one")), 0);
+	assert_int_equal(app(j, rec_guest(2, "vm-two")), 0);
 	struct json_object *g = journal_record("grant");
 	json_object_object_add(g, "id", json_object_new_uint64(1));
 	json_object_object_add(g, "kind", json_object_new_string("uid"));
 	json_object_object_add(g, "who", json_object_new_uint64(1001));
 	json_object_object_add(g, "role", json_object_new_string("device"));
-	assert_int_equal(journal_append(j, g), 0);
+	assert_int_equal(app(j, g), 0);
 	/* 5: committed and applied; 6: decided commit, not applied; 7: no decision. */
-	assert_int_equal(journal_append(j, rec_begin(5, 1)), 0);
+	assert_int_equal(app(j, rec_begin(5, 1)), 0);
 	struct json_object *d = rec_conv("decide", 5);
 	json_object_object_add(d, "commit", json_object_new_boolean(1));
-	assert_int_equal(journal_append(j, d), 0);
-	assert_int_equal(journal_append(j, rec_conv("applied", 5)), 0);
+	assert_int_equal(app(j, d), 0);
+	assert_int_equal(app(j, rec_conv("applied", 5)), 0);
 	struct json_object *done = rec_conv("done", 5);
 	json_object_object_add(done, "outcome", json_object_new_string("committed"));
-	assert_int_equal(journal_append(j, done), 0);
-	assert_int_equal(journal_append(j, rec_begin(6, 2)), 0);
+	assert_int_equal(app(j, done), 0);
+	assert_int_equal(app(j, rec_begin(6, 2)), 0);
 	d = rec_conv("decide", 6);
 	json_object_object_add(d, "commit", json_object_new_boolean(1));
-	assert_int_equal(journal_append(j, d), 0);
-	assert_int_equal(journal_append(j, rec_begin(7, 1)), 0);
+	assert_int_equal(app(j, d), 0);
+	assert_int_equal(app(j, rec_begin(7, 1)), 0);
 }
 
 static void check_sample_state(struct replay_state *s)
@@ -301,7 +309,7 @@ static void test_replay_cut_every_offset(void **state)
 	struct journal j;
 	write_sample(&j, 0);
 	size_t last_start = j.size;
-	assert_int_equal(journal_append(&j, rec_guest(3, "vm-three")), 0);
+	assert_int_equal(app(&j, rec_guest(3, "vm-three")), 0);
 	journal_close(&j);
 	size_t len = read_file(JOURNAL_FILE, full, sizeof(full));
 	assert_true(len > last_start);
@@ -314,7 +322,7 @@ static void test_replay_cut_every_offset(void **state)
 		assert_int_equal(s.good_end, at == len ? len : last_start);
 		/* Appends go on after the last whole record: the torn tail is cut off, not built upon. */
 		assert_int_equal(journal_open(&j, dfd, "memfd", s.good_end, s.n, 0), 0);
-		assert_int_equal(journal_append(&j, rec_guest(9, "vm-nine")), 0);
+		assert_int_equal(app(&j, rec_guest(9, "vm-nine")), 0);
 		journal_close(&j);
 		replay_state_free(&s);
 		assert_int_equal(replay_load(dfd, "memfd", false, &s), 0);
@@ -372,7 +380,7 @@ static void test_snapshot(void **state)
 	assert_int_equal(j.since_snapshot, 0);
 	/* Emptied: only a head. */
 	assert_true(j.size < 120);
-	assert_int_equal(journal_append(&j, rec_guest(3, "vm-three")), 0);
+	assert_int_equal(app(&j, rec_guest(3, "vm-three")), 0);
 	journal_close(&j);
 	assert_int_equal(replay_load(dfd, "memfd", false, &s), 0);
 	assert_int_equal(s.n_guests, 3);
@@ -401,7 +409,7 @@ static void test_compaction_threshold(void **state)
 	assert_int_equal(journal_open(&j, dfd, "memfd", 0, 0, 3), 0);
 	assert_false(journal_want_snapshot(&j));
 	for (uint64_t i = 1; i <= 3; i++)
-		assert_int_equal(journal_append(&j, rec_guest(i, i == 1 ? "a" : i == 2 ? "b" : "c")), 0);
+		assert_int_equal(app(&j, rec_guest(i, i == 1 ? "a" : i == 2 ? "b" : "c")), 0);
 	assert_true(journal_want_snapshot(&j));
 	journal_close(&j);
 	/* Off: never. */
@@ -409,7 +417,7 @@ static void test_compaction_threshold(void **state)
 	for (uint64_t i = 1; i <= 10; i++) {
 		char name[8];
 		snprintf(name, sizeof(name), "g%llu", (unsigned long long)i);
-		assert_int_equal(journal_append(&j, rec_guest(i, name)), 0);
+		assert_int_equal(app(&j, rec_guest(i, name)), 0);
 	}
 	assert_false(journal_want_snapshot(&j));
 	journal_close(&j);
