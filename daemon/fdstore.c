@@ -104,11 +104,15 @@ int fdstore_push(uint64_t id, int fd)
 {
 	char msg[64];
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=" NAME_PREFIX "%" PRIu64, id);
+	static bool warned;
 	int r = sd_pid_notify_with_fds(0, false, msg, &fd, 1);
-	if (r < 0)
-		return log_errno(LOG_WARNING, r, "guest %llu: cannot park its memory in the fd store; it will not "
-				 "survive a restart of gmemd", (unsigned long long)id);
-	return 0;
+	if (r < 0 && !warned) {
+		/* Once: a service manager that is gone is gone for every guest alike. */
+		warned = true;
+		return log_errno(LOG_WARNING, r, "guest %llu: cannot park its memory in the fd store; guests will "
+				 "not survive a restart of gmemd", (unsigned long long)id);
+	}
+	return r < 0 ? r : 0;
 }
 
 void fdstore_remove(uint64_t id)

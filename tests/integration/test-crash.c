@@ -174,13 +174,14 @@ static int map_state(struct gmem_client *c)
 	return st;
 }
 
-static bool arg_break; /* the control: replay ends conversions the wrong way; this test must fail */
+static bool arg_break;   /* the control: replay ends conversions the wrong way; this test must fail */
+static bool arg_compact; /* a snapshot after every record: conversions in flight go into snapshots */
 
 static void run_point(const char *point, enum gmem_outcome expect)
 {
 	char env[64];
 	const char *envs[] = { env, NULL };
-	const char *extra[] = { "--pool-size", "256M", NULL };
+	const char *extra[] = { "--pool-size", "256M", arg_compact ? "--journal-compact-records" : NULL, "1", NULL };
 	struct child a, b;
 	char line[128];
 
@@ -204,6 +205,17 @@ static void run_point(const char *point, enum gmem_outcome expect)
 	gmem_disconnect(c);
 	CHECK_EQ(sdh_wait_exit(&h, 10000), 128 + 9);
 
+	if (arg_compact) {
+		/* The begin was compacted into the snapshot: replay must find the conversion there. */
+		char path[400], snap[8192];
+		snprintf(path, sizeof(path), "%s/snapshot.jsonl", h.d.state);
+		FILE *f = fopen(path, "r");
+		CHECK(f);
+		size_t k = fread(snap, 1, sizeof(snap) - 1, f);
+		fclose(f);
+		snap[k] = '\0';
+		CHECK(strstr(snap, "\"t\":\"begin\""));
+	}
 	/* gmemd is dead: only we, as the fd store, hold the guest's memory. */
 	struct stat st;
 	CHECK(fstat(sdh_stored(&h, "guest-1"), &st) == 0);
@@ -250,6 +262,7 @@ int main(int argc, char **argv)
 	/* One point per run when named (meson runs them as separate tests), all of them otherwise. */
 	const char *only = argc > 1 ? argv[1] : NULL;
 	arg_break = argc > 2 && strcmp(argv[2], "--break") == 0;
+	arg_compact = argc > 2 && strcmp(argv[2], "--compact") == 0;
 	static const struct {
 		const char *point;
 		enum gmem_outcome expect;
