@@ -170,28 +170,39 @@ static int memfd_guest_store_fd(struct backend *b, struct backend_guest *g)
 static int memfd_guest_adopt(struct backend *b, uint64_t id, uint64_t size, uint64_t granule, int fd,
 			     struct backend_guest **ret)
 {
-	_cleanup_close_ int owned = fd;
+	struct backend_guest *g = NULL;
 	struct stat st;
+	int r, seals;
 	(void)id;
 
 	/* Only what guest_create made: a memfd of exactly this size, sealed against resizing. */
-	int seals = fcntl(fd, F_GET_SEALS);
-	if (fstat(fd, &st) < 0 || seals < 0)
-		return negative_errno();
-	if ((uint64_t)st.st_size != size || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
-		return -EINVAL;
-	struct backend_guest *g = calloc(1, sizeof(*g));
-	if (!g)
-		return -ENOMEM;
-	g->size = size;
-	int r = pool_alloc(b->pool, size, granule, &g->ext, &g->n_ext);
-	if (r < 0) {
-		free(g);
-		return r;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) < 0 || seals < 0) {
+		r = negative_errno();
+		goto out_close;
 	}
-	g->fd = TAKE_FD(owned);
+	if ((uint64_t)st.st_size != size || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		r = -EINVAL;
+		goto out_close;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	g->size = size;
+	r = pool_alloc(b->pool, size, granule, &g->ext, &g->n_ext);
+	if (r < 0)
+		goto out_free;
+	g->fd = fd;
 	*ret = g;
 	return 0;
+
+out_free:
+	free(g);
+out_close:
+	close(fd);
+	return r;
 }
 
 static uint64_t memfd_guest_touched(struct backend *b, struct backend_guest *g)
