@@ -65,13 +65,13 @@ int gmem_wait_readable(struct gmem_client *c, int64_t deadline_ms)
 	return wait_sock(c, POLLIN, deadline_ms);
 }
 
-static void queue_event(struct gmem_client *c, enum gmem_wire_event type, struct json_object *data,
-			struct pending_call *call)
+static struct queued_event *queue_item(struct gmem_client *c, int type, struct json_object *data,
+				       struct pending_call *call)
 {
 	struct queued_event *q = calloc(1, sizeof(*q));
 	if (!q) {
 		free(call);
-		return; /* lost to OOM; the caller learns of it from the next call's failure */
+		return NULL; /* lost to OOM; the caller learns of it from the next call's failure */
 	}
 	q->type = type;
 	q->call = call;
@@ -83,6 +83,22 @@ static void queue_event(struct gmem_client *c, enum gmem_wire_event type, struct
 	c->evq_tail = q;
 	uint64_t one = 1;
 	(void)!write(c->evfd, &one, sizeof(one));
+	return q;
+}
+
+void gmem_queue(struct gmem_client *c, int type, struct json_object *data, struct pending_call *call)
+{
+	(void)queue_item(c, type, data, call);
+}
+
+void gmem_queue_doubt(struct gmem_client *c, const struct rc_doubt *d, int outcome)
+{
+	struct queued_event *q = queue_item(c, GMEM_QEV_DOUBT, NULL, NULL);
+	if (q) {
+		q->doubt = *d;
+		q->doubt.next = NULL;
+		q->outcome = outcome;
+	}
 }
 
 /*
@@ -128,7 +144,7 @@ static int read_one(struct gmem_client *c, struct json_object **ret_root, struct
 		enum gmem_wire_event ev = gmem_wire_event_from_name(env->name);
 		/* Events newer than this library are not ours to understand: skip them. */
 		if (ev != GMEM_WIRE_EVENT_INVALID)
-			queue_event(c, ev, env->body, NULL);
+			gmem_queue(c, ev, env->body, NULL);
 		if (in.nfds)
 			safe_close(fd);
 		json_object_put(root);
@@ -141,7 +157,7 @@ static int read_one(struct gmem_client *c, struct json_object **ret_root, struct
 		struct pending_call *call = *p;
 		*p = call->next;
 		call->next = NULL;
-		queue_event(c, GMEM_WIRE_EVENT_INVALID, root, call);
+		gmem_queue(c, GMEM_WIRE_EVENT_INVALID, root, call);
 		if (in.nfds)
 			safe_close(fd);
 		json_object_put(root);
@@ -161,6 +177,8 @@ int gmem_call(struct gmem_client *c, enum gmem_op op, const void *args, void *re
 	int r;
 
 	c->err[0] = '\0';
+	if (c->reconnecting)
+		return set_err(c, -ENOTCONN, "gmemd went away; reconnecting");
 	if (c->closed)
 		return set_err(c, -ECONNRESET, "gmemd closed the connection");
 	r = gmem_build_request(id, op, args, &buf, &len);
@@ -253,6 +271,10 @@ int gmem_call_async(struct gmem_client *c, enum gmem_op op, const void *args, gm
 	if (!call)
 		return -ENOMEM;
 	c->err[0] = '\0';
+	if (c->reconnecting) {
+		free(call);
+		return set_err(c, -ENOTCONN, "gmemd went away; reconnecting");
+	}
 	if (c->closed) {
 		free(call);
 		return set_err(c, -ECONNRESET, "gmemd closed the connection");
@@ -287,12 +309,21 @@ GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
 	int n = 0, r;
 	uint64_t v;
 
+	rc_tick(c);
 	/* Drain the socket into the queue first, so events come out in arrival order. */
 	for (;;) {
+		if (c->reconnecting) {
+			r = -EAGAIN;
+			break;
+		}
 		struct json_object *root = NULL;
 		struct gmem_envelope env;
 		int fd = -EBADF;
 		r = read_one(c, &root, &env, &fd);
+		if (r < 0 && r != -EAGAIN && c->reconnect_max_ms) {
+			rc_lost(c);
+			r = -EAGAIN;
+		}
 		if (r == -EAGAIN || r < 0)
 			break;
 		if (r == 1) { /* a late answer to a call that timed out */
@@ -316,7 +347,7 @@ GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
 	return n;
 }
 
-static int hello(struct gmem_client *c, enum gmem_role role)
+int gmem_hello(struct gmem_client *c, enum gmem_role role)
 {
 	struct gmem_hello_args a = { .version = GMEM_PROTOCOL_VERSION, .role = (int)role,
 				     .features = GMEM_FEATURES_ALL };
@@ -356,8 +387,10 @@ GMEM_EXPORT int gmem_connect(const char *path, enum gmem_role role, struct gmem_
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->sock = c->epfd = c->evfd = -EBADF;
+	c->sock = c->epfd = c->evfd = c->tfd = -EBADF;
 	c->timeout_ms = -1;
+	c->role = role;
+	memcpy(c->path, sa.sun_path, sizeof(c->path));
 	c->buf = malloc(GMEM_MSG_MAX);
 	if (!c->buf) {
 		r = -ENOMEM;
@@ -385,7 +418,7 @@ GMEM_EXPORT int gmem_connect(const char *path, enum gmem_role role, struct gmem_
 		r = negative_errno();
 		goto fail;
 	}
-	r = hello(c, role);
+	r = gmem_hello(c, role);
 	if (r < 0)
 		goto fail;
 	*ret = c;
@@ -412,6 +445,7 @@ GMEM_EXPORT void gmem_disconnect(struct gmem_client *c)
 		c->pending = p->next;
 		free(p);
 	}
+	rc_free_all(c);
 	safe_close(c->sock);
 	safe_close(c->epfd);
 	safe_close(c->evfd);

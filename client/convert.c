@@ -26,6 +26,9 @@ GMEM_EXPORT int gmem_vote(struct gmem_client *c, uint64_t epoch, uint64_t seq, b
 {
 	struct gmem_vote_args a = { .epoch = epoch, .seq = seq, .vote = yes ? 0 : 1 };
 	struct gmem_empty_reply r;
+	struct rc_doubt *d = rc_doubt_find(c, epoch, seq);
+	if (d && d->resolving)
+		return -ESTALE; /* a restarted gmemd already ended it */
 	if (!yes) {
 		const char *name = gmem_errno_name(err ? err : EPERM);
 		snprintf(a.err, sizeof(a.err), "%s", name ? name : "EPERM");
@@ -39,6 +42,10 @@ GMEM_EXPORT int gmem_ack(struct gmem_client *c, uint64_t epoch, uint64_t seq)
 {
 	struct gmem_ack_args a = { .epoch = epoch, .seq = seq };
 	struct gmem_empty_reply r;
+	struct rc_doubt *d = rc_doubt_find(c, epoch, seq);
+	/* The commit a restarted gmemd ended while we were away: it waits for no ack. */
+	if (d && d->resolving)
+		return 0;
 	return gmem_call(c, GMEM_OP_ACK, &a, &r, NULL);
 }
 
@@ -46,7 +53,10 @@ GMEM_EXPORT int gmem_watch(struct gmem_client *c)
 {
 	struct gmem_status_args a = { 0 };
 	struct gmem_empty_reply r;
-	return gmem_call(c, GMEM_OP_WATCH, &a, &r, NULL);
+	int e = gmem_call(c, GMEM_OP_WATCH, &a, &r, NULL);
+	if (e == 0)
+		c->watching = true;
+	return e;
 }
 
 GMEM_EXPORT int gmem_map(struct gmem_client *c, const char *name, struct gmem_run **ret, size_t *ret_n,

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,7 @@ static void deliver_plain(struct gmem_client *c, enum gmem_wire_event type, stru
 	case GMEM_WIRE_EVENT_GUEST_DESTROYED:
 		ev.type = GMEM_EVENT_GUEST_DESTROYED;
 		ev.guest = u.guest.name;
+		rc_guest_gone(c, u.guest.name); /* nothing of it to announce after a restart */
 		break;
 	case GMEM_WIRE_EVENT_CONVERSION:
 		ev.type = GMEM_EVENT_CONVERSION;
@@ -82,6 +84,8 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		return;
 	switch (type) {
 	case GMEM_WIRE_EVENT_PREPARE:
+		/* In doubt from here until done: what a restarted gmemd gets asked about. */
+		rc_prepared(c, u.prepare.epoch, u.prepare.seq, u.prepare.guest, u.prepare.role, u.prepare.target);
 		cv.epoch = u.prepare.epoch;
 		cv.seq = u.prepare.seq;
 		cv.guest = u.prepare.guest;
@@ -107,6 +111,9 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		cv.seq = u.commit.seq;
 		cv.guest = u.commit.guest;
 		cv.wave = (int)u.commit.wave;
+		struct rc_doubt *d = rc_doubt_find(c, cv.epoch, cv.seq);
+		if (d)
+			d->commit_seen = true;
 		if (ops && ops->commit)
 			ops->commit(c, &cv, c->part_data);
 		break;
@@ -123,6 +130,7 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		cv.seq = u.done.seq;
 		cv.guest = u.done.guest;
 		cv.outcome = (enum gmem_outcome)u.done.outcome;
+		rc_ended(c, cv.epoch, cv.seq);
 		if (ops && ops->done)
 			ops->done(c, &cv, c->part_data);
 		break;
@@ -195,6 +203,12 @@ static void deliver_answer(struct gmem_client *c, struct pending_call *call, str
 
 	if (!call->fn)
 		return;
+	if (!root) {
+		/* GMEM_QEV_ANSWER_LOST: the connection died with the request in flight. */
+		gmem_utf8_copy(c->err, sizeof(c->err), "gmemd went away before it answered");
+		call->fn(c, -ECONNRESET, NULL, call->userdata);
+		return;
+	}
 	if (gmem_envelope_parse_incoming(root, &env, NULL) < 0) {
 		call->fn(c, -EBADMSG, NULL, call->userdata);
 		return;
@@ -218,9 +232,58 @@ static void deliver_answer(struct gmem_client *c, struct pending_call *call, str
 	gmem_convert_result_free(&res);
 }
 
+/* The events a restarted gmemd could not send: the in-doubt conversion's end, as if it had. */
+static void deliver_doubt(struct gmem_client *c, struct queued_event *q)
+{
+	const struct rc_doubt *d = &q->doubt;
+	const struct gmem_participant_ops *ops = c->part_ops;
+	struct gmem_in_doubt_info info = { .epoch = d->epoch, .seq = d->seq, .guest = d->guest,
+					   .known = q->outcome >= 0,
+					   .outcome = q->outcome >= 0 ? (enum gmem_outcome)q->outcome : GMEM_ABORTED };
+	struct gmem_event ev = { .type = GMEM_EVENT_IN_DOUBT, .guest = d->guest, .in_doubt = &info };
+
+	if (c->event_fn)
+		c->event_fn(c, &ev, c->event_data);
+	if (q->outcome < 0)
+		return; /* still in doubt: no guessing, not even presumed abort */
+	struct gmem_conversion cv = { .epoch = d->epoch, .seq = d->seq, .guest = d->guest,
+				      .target = (enum gmem_target)d->target, .role = (enum gmem_role)d->role,
+				      .outcome = (enum gmem_outcome)q->outcome };
+	if (q->outcome == GMEM_ABORTED) {
+		if (ops && ops->abort)
+			ops->abort(c, &cv, c->part_data);
+	} else if (!d->commit_seen) {
+		/* The wave of its role in this direction (twopc.h): devices first to private, last to shared. */
+		bool device = d->role == GMEM_ROLE_DEVICE;
+		cv.wave = (d->target == GMEM_PRIVATE) == device ? 1 : 3;
+		if (ops && ops->commit)
+			ops->commit(c, &cv, c->part_data);
+	}
+	rc_ended(c, d->epoch, d->seq);
+	if (ops && ops->done)
+		ops->done(c, &cv, c->part_data);
+}
+
+static void deliver_link(struct gmem_client *c, int type)
+{
+	char why[96];
+	struct gmem_event ev = { .type = type == GMEM_QEV_DISCONNECTED ? GMEM_EVENT_DISCONNECTED
+									: GMEM_EVENT_RECONNECTED };
+	if (type == GMEM_QEV_RECONNECTED) {
+		snprintf(why, sizeof(why), "%u announcement(s) no longer held", c->reannounce_failed);
+		ev.reason = c->reannounce_failed ? why : NULL;
+	}
+	if (c->event_fn)
+		c->event_fn(c, &ev, c->event_data);
+}
+
 void gmem_deliver(struct gmem_client *c, struct queued_event *q)
 {
-	if (q->call)
+	if (q->type == GMEM_QEV_DOUBT)
+		deliver_doubt(c, q);
+	else if (q->type == GMEM_QEV_DISCONNECTED || q->type == GMEM_QEV_RECONNECTED)
+		deliver_link(c, q->type);
+	else if (q->call)
 		deliver_answer(c, q->call, q->data);
 	else if (q->type == GMEM_WIRE_EVENT_PREPARE || q->type == GMEM_WIRE_EVENT_COMMIT ||
 		 q->type == GMEM_WIRE_EVENT_ABORT || q->type == GMEM_WIRE_EVENT_DONE)

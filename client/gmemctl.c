@@ -31,7 +31,7 @@ static const char *arg_socket;
 static bool arg_json;
 static uint64_t arg_granule;
 static bool arg_granule_set;
-static bool arg_zero, arg_force;
+static bool arg_zero, arg_force, arg_lost;
 
 struct command {
 	const char *name;
@@ -159,9 +159,33 @@ static int cmd_guests(struct gmem_client *c, char **argv)
 	size_t n;
 	(void)argv;
 
-	int r = gmem_guest_list(c, &gs, &n);
+	int r = arg_lost ? gmem_guest_list_lost(c, &gs, &n) : gmem_guest_list(c, &gs, &n);
 	if (r < 0)
 		return fail(c, r, "guests");
+	if (arg_lost) {
+		if (arg_json) {
+			struct json_object *a = json_object_new_array();
+			for (size_t i = 0; i < n; i++) {
+				struct json_object *o = json_object_new_object();
+				json_object_object_add(o, "id", json_object_new_uint64(gs[i].id));
+				json_object_object_add(o, "name", json_object_new_string(gs[i].name));
+				json_object_object_add(o, "size", json_object_new_uint64(gs[i].size));
+				json_object_object_add(o, "granule", json_object_new_uint64(gs[i].granule));
+				json_object_object_add(o, "owner_uid", json_object_new_uint64(gs[i].owner_uid));
+				json_object_array_add(a, o);
+			}
+			print_json(a);
+		} else {
+			printf("%-24s %10s %8s %6s\n", "LOST GUEST", "SIZE", "GRANULE", "OWNER");
+			for (size_t i = 0; i < n; i++) {
+				char sz[GMEM_SIZE_STRLEN], gr[GMEM_SIZE_STRLEN];
+				printf("%-24s %10s %8s %6u\n", gs[i].name, gmem_format_size(gs[i].size, sz, sizeof(sz)),
+				       gmem_format_size(gs[i].granule, gr, sizeof(gr)), gs[i].owner_uid);
+			}
+		}
+		free(gs);
+		return 0;
+	}
 	if (arg_json) {
 		struct json_object *a = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
@@ -181,6 +205,12 @@ static int cmd_guests(struct gmem_client *c, char **argv)
 	}
 	free(gs);
 	return 0;
+}
+
+static int cmd_forget(struct gmem_client *c, char **argv)
+{
+	int r = gmem_guest_forget(c, argv[0]);
+	return r < 0 ? fail(c, r, "forget %s", argv[0]) : 0;
 }
 
 static int cmd_create(struct gmem_client *c, char **argv)
@@ -569,7 +599,9 @@ static int cmd_conversions(struct gmem_client *c, char **argv)
 
 static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
-	{ "guests", "", "list the guests you may see", 0, 0, cmd_guests },
+	{ "guests", "[--lost]", "list the guests you may see (--lost: those whose memory did not survive a restart)",
+	  0, 0, cmd_guests },
+	{ "forget", "GUEST", "drop a lost guest for good; its name is free again", 1, 1, cmd_forget },
 	{ "create", "GUEST SIZE [--granule 4K|2M]", "create a guest of SIZE bytes", 2, 2, cmd_create },
 	{ "destroy", "GUEST", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
 	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
@@ -601,6 +633,7 @@ static void usage(FILE *f)
 		   "  --granule G     create: 4K (default) or 2M\n"
 		   "  --zero          convert: discard the contents\n"
 		   "  --force         convert: kmod only, revoke without asking the participants\n"
+		   "  --lost          guests: list the lost guests\n"
 		   "  -h, --help      show this help\n"
 		   "  --version       show the version\n"
 		   "\nSizes take binary suffixes K, M, G, T. Exit status: 0 success, 1 refused or unreachable,\n"
@@ -614,13 +647,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE };
+	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_LOST };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "granule", required_argument, NULL, OPT_GRANULE },
 		{ "zero", no_argument, NULL, OPT_ZERO },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "lost", no_argument, NULL, OPT_LOST },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -653,6 +687,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FORCE:
 			arg_force = true;
+			break;
+		case OPT_LOST:
+			arg_lost = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -703,6 +740,10 @@ int main(int argc, char **argv)
 	}
 	if (arg_granule_set && cmd->fn != cmd_create) {
 		fprintf(stderr, "gmemctl: --granule applies to create only\n");
+		return EXIT_USAGE;
+	}
+	if (arg_lost && cmd->fn != cmd_guests) {
+		fprintf(stderr, "gmemctl: --lost applies to guests only\n");
 		return EXIT_USAGE;
 	}
 	if ((arg_zero || arg_force) && cmd->fn != cmd_convert) {

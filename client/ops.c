@@ -80,20 +80,56 @@ static int guest_op(struct gmem_client *c, enum gmem_op op, const char *name)
 
 GMEM_EXPORT int gmem_guest_destroy(struct gmem_client *c, const char *name)
 {
-	return guest_op(c, GMEM_OP_DESTROY, name);
+	int e = guest_op(c, GMEM_OP_DESTROY, name);
+	if (e == 0)
+		rc_guest_gone(c, name);
+	return e;
 }
 
 GMEM_EXPORT int gmem_lease(struct gmem_client *c, const char *name)
 {
-	return guest_op(c, GMEM_OP_LEASE, name);
+	int e = guest_op(c, GMEM_OP_LEASE, name);
+	if (e == 0)
+		rc_lease_changed(c, name, true);
+	return e;
 }
 
 GMEM_EXPORT int gmem_release(struct gmem_client *c, const char *name)
 {
-	return guest_op(c, GMEM_OP_RELEASE, name);
+	int e = guest_op(c, GMEM_OP_RELEASE, name);
+	if (e == 0)
+		rc_lease_changed(c, name, false);
+	return e;
 }
 
+static int list_pages(struct gmem_client *c, enum gmem_op op, struct gmem_guest_info **ret, size_t *ret_n);
+
 GMEM_EXPORT int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n)
+{
+	return list_pages(c, GMEM_OP_LIST, ret, ret_n);
+}
+
+GMEM_EXPORT int gmem_guest_list_lost(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n)
+{
+	return list_pages(c, GMEM_OP_LIST_LOST, ret, ret_n);
+}
+
+GMEM_EXPORT int gmem_guest_forget(struct gmem_client *c, const char *name)
+{
+	return guest_op(c, GMEM_OP_FORGET, name);
+}
+
+GMEM_EXPORT int gmem_resolve(struct gmem_client *c, uint64_t epoch, uint64_t seq, enum gmem_outcome *ret)
+{
+	struct gmem_ack_args a = { .epoch = epoch, .seq = seq };
+	struct gmem_resolve_reply r = { 0 };
+	int e = gmem_call(c, GMEM_OP_RESOLVE, &a, &r, NULL);
+	if (e == 0)
+		*ret = (enum gmem_outcome)r.outcome;
+	return e;
+}
+
+static int list_pages(struct gmem_client *c, enum gmem_op op, struct gmem_guest_info **ret, size_t *ret_n)
 {
 	struct gmem_guest_info *all = NULL;
 	size_t n = 0;
@@ -103,7 +139,7 @@ GMEM_EXPORT int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **
 	do {
 		struct gmem_list_args a = { .after = after };
 		struct gmem_list_reply r = { 0 };
-		int e = gmem_call(c, GMEM_OP_LIST, &a, &r, NULL);
+		int e = gmem_call(c, op, &a, &r, NULL);
 		if (e < 0) {
 			free(all);
 			return e;
@@ -154,9 +190,12 @@ GMEM_EXPORT int gmem_attach(struct gmem_client *c, const char *name, uint64_t of
 	if (e < 0)
 		return e;
 	e = gmem_call(c, GMEM_OP_ATTACH, &a, &r, NULL);
-	if (e == 0 && ret_id)
-		*ret_id = r.id;
-	return e;
+	if (e < 0)
+		return e;
+	uint64_t id = rc_attach_added(c, a.name, offset, length, (int)kind, r.id);
+	if (ret_id)
+		*ret_id = id;
+	return 0;
 }
 
 GMEM_EXPORT int gmem_attach_pid(struct gmem_client *c, const char *name, uint64_t offset, uint64_t length,
@@ -202,9 +241,12 @@ GMEM_EXPORT int gmem_revoke(struct gmem_client *c, const char *name, const char 
 
 GMEM_EXPORT int gmem_detach(struct gmem_client *c, uint64_t id)
 {
-	struct gmem_detach_args a = { .id = id };
+	struct gmem_detach_args a = { .id = rc_attach_server_id(c, id) };
 	struct gmem_empty_reply r;
-	return gmem_call(c, GMEM_OP_DETACH, &a, &r, NULL);
+	int e = gmem_call(c, GMEM_OP_DETACH, &a, &r, NULL);
+	if (e == 0)
+		rc_attach_removed(c, id);
+	return e;
 }
 
 GMEM_EXPORT int gmem_client_list(struct gmem_client *c, struct gmem_client_info **ret, size_t *ret_n)

@@ -165,6 +165,50 @@ static int memfd_guest_convert(struct backend *b, struct backend_guest *g, const
 	return 0;
 }
 
+static int memfd_guest_store_fd(struct backend *b, struct backend_guest *g)
+{
+	(void)b;
+	return g->fd;
+}
+
+static int memfd_guest_adopt(struct backend *b, uint64_t id, uint64_t size, uint64_t granule, int fd,
+			     struct backend_guest **ret)
+{
+	struct backend_guest *g = NULL;
+	struct stat st;
+	int r, seals;
+	(void)id;
+
+	/* Only what guest_create made: a memfd of exactly this size, sealed against resizing. */
+	seals = fcntl(fd, F_GET_SEALS);
+	if (fstat(fd, &st) < 0 || seals < 0) {
+		r = negative_errno();
+		goto out_close;
+	}
+	if ((uint64_t)st.st_size != size || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		r = -EINVAL;
+		goto out_close;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	g->size = size;
+	r = pool_alloc(b->pool, size, granule, &g->ext, &g->n_ext);
+	if (r < 0)
+		goto out_free;
+	g->fd = fd;
+	*ret = g;
+	return 0;
+
+out_free:
+	free(g);
+out_close:
+	close(fd);
+	return r;
+}
+
 static uint64_t memfd_guest_touched(struct backend *b, struct backend_guest *g)
 {
 	struct stat st;
@@ -192,6 +236,8 @@ const struct backend_ops backend_memfd_ops = {
 	.guest_release = memfd_guest_release,
 	.guest_open = memfd_guest_open,
 	.guest_convert = memfd_guest_convert,
+	.guest_store_fd = memfd_guest_store_fd,
+	.guest_adopt = memfd_guest_adopt,
 	.guest_touched = memfd_guest_touched,
 	.pool_size = memfd_pool_size,
 	.pool_used = memfd_pool_used,

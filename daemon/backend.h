@@ -70,6 +70,13 @@ struct backend_ops {
 	 * the ranges after its zap. */
 	int (*guest_convert)(struct backend *b, struct backend_guest *g, const struct conv_range *ranges,
 			     size_t n, bool to_private, bool zero, struct backend_audit *audit);
+	/* The fd that carries the guest's memory across a gmemd restart through the service manager's fd
+	 * store (borrowed), or -EOPNOTSUPP when the memory outlives gmemd by itself (kmod). */
+	int (*guest_store_fd)(struct backend *b, struct backend_guest *g);
+	/* Takes a guest's memory back after a restart from what guest_store_fd gave (fd consumed). -EINVAL
+	 * when it is not the memory of such a guest, -ENOSPC when the pool cannot account for it. */
+	int (*guest_adopt)(struct backend *b, uint64_t id, uint64_t size, uint64_t granule, int fd,
+			   struct backend_guest **ret);
 	/* Bytes of the guest actually backed by memory now. */
 	uint64_t (*guest_touched)(struct backend *b, struct backend_guest *g);
 

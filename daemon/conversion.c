@@ -22,12 +22,16 @@
 #include "envelope.h"
 #include "errname.h"
 #include "guest.h"
+#include "journal-state.h"
+#include "journal.h"
 #include "log.h"
 #include "manager.h"
 #include "pid-attach.h"
 #include "policy.h"
 #include "sharemap.h"
+#include "testhook.h"
 #include "util.h"
+#include <json-c/json.h>
 
 struct conv_part {
 	struct client *client; /* borrowed; NULL once it is gone */
@@ -71,6 +75,7 @@ struct conversion {
 	size_t n_revoked;
 	int64_t t0_us;
 	bool started, finished;
+	bool journaled, applied; /* its begin is in the journal; its map change is */
 	enum gmem_outcome outcome;
 	struct list_node node; /* guest->conversions */
 	struct list_node active_node; /* manager->active while started and not finished */
@@ -178,18 +183,66 @@ static void op_send_prepare(struct twopc *t, struct twopc_part *tp)
 	client_send(p->client, copy, pc->len, -EBADF);
 }
 
+static struct json_object *conv_record(const struct conversion *cv, const char *type)
+{
+	struct json_object *o = journal_record(type);
+	if (o) {
+		json_object_object_add(o, "epoch", json_object_new_uint64(cv->m->epoch));
+		json_object_object_add(o, "seq", json_object_new_uint64(cv->seq));
+	}
+	return o;
+}
+
+static struct json_object *decide_record(const struct conversion *cv, bool commit)
+{
+	struct json_object *o = conv_record(cv, "decide");
+	if (o)
+		json_object_object_add(o, "commit", json_object_new_boolean(commit));
+	return o;
+}
+
+static struct json_object *begin_record(const struct conversion *cv)
+{
+	struct json_object *o = conv_record(cv, "begin");
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "guest", json_object_new_uint64(cv->g->id));
+	json_object_object_add(o, "target", json_object_new_string(cv->to_private ? "private" : "shared"));
+	if (cv->zero)
+		json_object_object_add(o, "zero", json_object_new_boolean(1));
+	json_object_object_add(o, "ranges", jstate_ranges(cv->eff, cv->n_eff));
+	struct json_object *parts = json_object_new_array_ext((int)cv->n_parts);
+	for (size_t i = 0; i < cv->n_parts; i++) {
+		struct json_object *p = json_object_new_object();
+		json_object_object_add(p, "client", json_object_new_uint64(cv->parts[i].client_id));
+		json_object_object_add(p, "pid", json_object_new_int64(cv->parts[i].pid));
+		json_object_object_add(p, "role", json_object_new_string(cv->tparts[i].role == TP_ROLE_VMM ? "vmm" : "device"));
+		json_object_array_add(parts, p);
+	}
+	json_object_object_add(o, "parts", parts);
+	return o;
+}
+
 static int op_log_commit(struct twopc *t)
 {
 	struct conversion *cv = t->user;
-	/* The decision point. The journal (which makes it survive a gmemd crash) writes here. */
+	/* The decision point: written before anyone hears it. A failed or short write (a full /run) makes
+	 * it an abort, which presumed abort at replay agrees with. */
+	int r = jstate_append(cv->m, decide_record(cv, true));
+	if (r < 0)
+		return r;
 	log_debug("conversion %llu of '%s': commit decided with %zu participants", (unsigned long long)cv->seq,
 		  cv->g->name, cv->n_parts);
+	test_hook("decided");
 	return 0;
 }
 
 static void op_log_abort(struct twopc *t)
 {
 	struct conversion *cv = t->user;
+	/* Best effort: without it, replay presumes the abort anyway. */
+	if (cv->journaled)
+		(void)jstate_append(cv->m, decide_record(cv, false));
 	log_debug("conversion %llu of '%s': abort decided", (unsigned long long)cv->seq, cv->g->name);
 }
 
@@ -244,6 +297,9 @@ static void op_backend(struct twopc *t)
 			log_errno(LOG_CRIT, r, "conversion %llu of '%s': the shareability map could not record it",
 				  (unsigned long long)cv->seq, g->name);
 	}
+	/* Without it, replay applies the change again: idempotent, only a zero conversion punches twice. */
+	cv->applied = true;
+	(void)jstate_append(m, conv_record(cv, "applied"));
 	twopc_event(t, TE_BACKEND_DONE, NULL);
 }
 
@@ -358,6 +414,12 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 
 	cv->finished = true;
 	cv->outcome = outcome;
+	if (cv->journaled) {
+		struct json_object *o = conv_record(cv, "done");
+		if (o)
+			json_object_object_add(o, "outcome", json_object_new_string(gmem_outcome_names[outcome]));
+		(void)jstate_append(cv->m, o);
+	}
 	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
 	for (size_t i = 0; i < cv->n_parts; i++)
 		if (cv->parts[i].client)
@@ -535,7 +597,13 @@ static int start(struct conversion *cv, char *errmsg, size_t errlen)
 	cv->tp.prepare_timeout_ms = m->prepare_timeout_ms;
 	cv->tp.ack_timeout_ms = m->ack_timeout_ms;
 	twopc_init(&cv->tp, cv->to_private, cv->tparts, cv->n_parts, &engine_ops, cv);
+	/* Before any prepare: replay must know every conversion a participant may be in doubt about. */
+	r = jstate_append(m, begin_record(cv));
+	if (r < 0)
+		return r;
+	cv->journaled = true;
 	twopc_event(&cv->tp, TE_START, NULL);
+	test_hook("begin");
 	return 0;
 }
 
@@ -720,6 +788,8 @@ int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_
 		snprintf(tp->reason, sizeof(tp->reason), "%s", a->reason[0] ? a->reason : "refused");
 	}
 	r = twopc_event(&cv->tp, a->vote == 0 ? TE_VOTE_YES : TE_VOTE_NO, tp);
+	if (r == 0)
+		test_hook("vote");
 	if (r == -ESTALE)
 		snprintf(errmsg, errlen, "conversion %llu is past voting", (unsigned long long)a->seq);
 	return r;
@@ -741,7 +811,10 @@ int conversion_ack(struct manager *m, struct client *c, const struct gmem_ack_ar
 		snprintf(errmsg, errlen, "no commit was sent to this client yet");
 		return -ESTALE;
 	}
-	return twopc_event(&cv->tp, TE_ACK, tp);
+	r = twopc_event(&cv->tp, TE_ACK, tp);
+	if (r == 0)
+		test_hook("ack");
+	return r;
 }
 
 void conversion_client_gone(struct manager *m, struct client *c)
@@ -837,4 +910,26 @@ bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len)
 		if (overlaps(off, len, cv->eff[i].offset, cv->eff[i].length))
 			return true;
 	return false;
+}
+
+void conversion_snapshot(struct manager *m, struct journal *j)
+{
+	list_for_each(pos, &m->active) {
+		struct conversion *cv = list_entry(pos, struct conversion, active_node);
+		if (!cv->journaled || cv->finished)
+			continue;
+		struct json_object *o = begin_record(cv);
+		journal_snapshot_add(j, o);
+		json_object_put(o);
+		if (cv->tp.state >= TP_WAVE1 && cv->tp.state <= TP_WAVE3) {
+			o = decide_record(cv, true);
+			journal_snapshot_add(j, o);
+			json_object_put(o);
+		}
+		if (cv->applied) {
+			o = conv_record(cv, "applied");
+			journal_snapshot_add(j, o);
+			json_object_put(o);
+		}
+	}
 }

@@ -17,6 +17,7 @@
 struct manager;
 struct client;
 struct guest;
+struct journal;
 
 struct conv_range {
 	uint64_t offset, length; /* bytes, granule-aligned */
@@ -60,3 +61,5 @@ size_t conversion_list(struct manager *m, const struct client *who, struct gmem_
 		       uint64_t *omitted);
 /* Whether [off, off+len) overlaps the conversion in flight on g (attach refuses it). */
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len);
+/* Adds the begin, decision and map change of every conversion in flight to a snapshot being written. */
+void conversion_snapshot(struct manager *m, struct journal *j);

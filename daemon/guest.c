@@ -9,6 +9,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,4 +126,22 @@ int guest_check_range(const struct guest *g, uint64_t off, uint64_t len)
 	if (off > g->size || len > g->size - off)
 		return -ERANGE;
 	return 0;
+}
+
+struct guest *guest_alloc(uint64_t id, const char *name, uint64_t size, uint64_t granule, uid_t owner)
+{
+	struct guest *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->id = id;
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->size = size;
+	g->granule = granule;
+	g->owner = owner;
+	list_init(&g->conversions);
+	list_init(&g->attachments);
+	list_init(&g->pid_attachments);
+	list_init(&g->holders);
+	list_init(&g->order);
+	return g;
 }

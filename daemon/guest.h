@@ -32,6 +32,7 @@ struct guest {
 	uint64_t n_files;             /* files handed out to clients still connected */
 	struct grant *grants;         /* owned, GUEST_GRANTS_MAX at most (policy.h) */
 	size_t n_grants;
+	uint64_t dev, ino;            /* of its memory's file (memfd): checked when the fd store gives it back */
 
 	struct guest *hash_next;
 	struct list_node order;
@@ -58,12 +59,25 @@ struct holder {
 	struct list_node guest_node, client_node;
 };
 
+/* A guest the journal knows whose memory did not come back at start (the fd store was emptied by a full
+ * stop): listed as lost, its name kept, until an operator forgets it. Never recreated empty. */
+struct lost_guest {
+	uint64_t id;
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t size, granule;
+	uid_t owner;
+	struct list_node node; /* manager.lost */
+};
+
 struct guest_table {
 	struct guest **buckets;
 	size_t n_buckets; /* a power of two */
 	size_t count;
 	struct list_node order; /* by id */
 };
+
+/* A zeroed guest with its lists empty; the caller fills in memory, map and grants. NULL: out of memory. */
+struct guest *guest_alloc(uint64_t id, const char *name, uint64_t size, uint64_t granule, uid_t owner);
 
 int guest_table_init(struct guest_table *t);
 /* The table must be empty: guests are destroyed by their owner (manager.c), not by the table. */

@@ -39,17 +39,20 @@ static int from_systemd(int *ret_fd)
 	int n = sd_listen_fds(true);
 	if (n <= 0)
 		return n;
-	if (n > 1)
-		log_warning("socket activation passed %d fds; using the first", n);
-	int fd = SD_LISTEN_FDS_START;
-	if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0)
-		return log_errno(LOG_ERR, -EINVAL, "socket activation: fd %d is not a listening SOCK_SEQPACKET "
-				 "UNIX socket", fd);
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return log_errno(LOG_ERR, -errno, "socket activation: fd %d", fd);
-	*ret_fd = fd;
-	return 1;
+	/* The fd store hands guest memfds back in the same list (fdstore.c): take the first socket. */
+	for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
+		if (sd_is_socket(fd, AF_UNSPEC, 0, -1) <= 0)
+			continue;
+		if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0)
+			return log_errno(LOG_ERR, -EINVAL, "socket activation: fd %d is not a listening "
+					 "SOCK_SEQPACKET UNIX socket", fd);
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return log_errno(LOG_ERR, -errno, "socket activation: fd %d", fd);
+		*ret_fd = fd;
+		return 1;
+	}
+	return 0;
 }
 
 int listener_open(const char *path, mode_t mode, gid_t gid, int *ret_fd, bool *ret_owned)

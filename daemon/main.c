@@ -47,6 +47,10 @@ static void usage(FILE *f)
 		"  --token-timeout MS   how long a delegation token can be redeemed (default 30000)\n"
 		"  --bus BUS            the D-Bus interface on the system (default) or session bus, or none;\n"
 		"                       no bus is not an error: gmemd serves its socket and reconnects\n"
+		"  --journal-compact-records N  compact the journal into a snapshot after N records\n"
+		"                       (default 4096; 0 = never)\n"
+		"  --recover-from-snapshot  start from the snapshot (and the records before the damage) when\n"
+		"                       the journal is damaged, instead of refusing to start\n"
 		"  --log-level LEVEL    err, warning, notice (default), info, debug\n"
 		"  -h, --help           show this help\n"
 		"  --version            show the version\n",
@@ -69,7 +73,7 @@ int main(int argc, char **argv)
 	enum { OPT_BACKEND = 256, OPT_SOCKET, OPT_SOCKET_MODE, OPT_STATE_DIR, OPT_POOL_SIZE, OPT_LOG_LEVEL,
 	       OPT_VERSION, OPT_PREPARE_TIMEOUT, OPT_ACK_TIMEOUT, OPT_SOCKET_GROUP, OPT_ADMIN_GROUP,
 	       OPT_QUOTA_BYTES, OPT_QUOTA_GUESTS, OPT_MAX_CONN, OPT_MAX_CONN_UID, OPT_BUS, OPT_KMOD_DEVICE,
-	       OPT_TOKEN_TIMEOUT };
+	       OPT_TOKEN_TIMEOUT, OPT_COMPACT, OPT_RECOVER };
 	static const struct option opts[] = {
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -88,6 +92,8 @@ int main(int argc, char **argv)
 		{ "ack-timeout", required_argument, NULL, OPT_ACK_TIMEOUT },
 		{ "token-timeout", required_argument, NULL, OPT_TOKEN_TIMEOUT },
 		{ "bus", required_argument, NULL, OPT_BUS },
+		{ "journal-compact-records", required_argument, NULL, OPT_COMPACT },
+		{ "recover-from-snapshot", no_argument, NULL, OPT_RECOVER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -103,6 +109,7 @@ int main(int argc, char **argv)
 		.max_connections = 4096,
 		.max_connections_per_uid = 1024,
 		.bus = DBUS_KIND_SYSTEM,
+		.journal_compact_records = 4096,
 	};
 	bool socket_group_set = false;
 	struct manager *m = NULL;
@@ -203,6 +210,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.bus = (enum dbus_kind)r;
+			break;
+		case OPT_COMPACT: {
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || v > 100000000) {
+				fprintf(stderr, "gmemd: --journal-compact-records: '%s' is not a count (0..100000000)\n",
+					optarg);
+				return 2;
+			}
+			cfg.journal_compact_records = v;
+			break;
+		}
+		case OPT_RECOVER:
+			cfg.recover_from_snapshot = true;
 			break;
 		case OPT_LOG_LEVEL:
 			r = log_parse_level(optarg);

@@ -23,10 +23,13 @@
 #include "client.h"
 #include "conversion.h"
 #include "delegation.h"
-#include "sharemap.h"
+#include "fdstore.h"
+#include "journal-state.h"
 #include "listener.h"
 #include "log.h"
 #include "pid-attach.h"
+#include "replay.h"
+#include "sharemap.h"
 #include "util.h"
 
 static int lock_state_dir(const char *dir, int *ret_fd)
@@ -110,6 +113,15 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	notify_changed(m->notify);
 }
 
+static void on_compact(evutil_socket_t fd, short what, void *arg)
+{
+	struct manager *m = arg;
+	(void)fd;
+	(void)what;
+	if (journal_want_snapshot(&m->journal))
+		(void)jstate_snapshot(m);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct manager *m = arg;
@@ -129,6 +141,9 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	m->cfg = *cfg;
 	m->listen_fd = -EBADF;
 	m->lock_fd = -EBADF;
+	m->state_fd = -EBADF;
+	m->journal.fd = -EBADF;
+	list_init(&m->lost);
 	m->self_uid = geteuid();
 	list_init(&m->clients);
 	list_init(&m->dead);
@@ -166,16 +181,32 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	r = lock_state_dir(cfg->state_dir, &m->lock_fd);
 	if (r < 0)
 		goto fail;
+	m->state_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->state_fd < 0) {
+		r = log_errno(LOG_ERR, -errno, "state dir %s", cfg->state_dir);
+		goto fail;
+	}
 	struct backend_config bc = { .pool_size = cfg->pool_size, .device = cfg->kmod_device };
 	r = m->bops->open(&bc, &m->backend);
 	if (r < 0) {
 		log_error("backend '%s' failed to start; not falling back to another backend", cfg->backend);
 		goto fail;
 	}
+	m->compact_ev = event_new(m->base, -1, 0, on_compact, m);
+	if (!m->compact_ev) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* Before the listener: the fd store's memfds come in the same LISTEN_FDS as a passed socket, and
+	 * no client may see a guest before its journal state is back. */
+	r = replay_restore(m);
+	if (r < 0)
+		goto fail;
 
 	r = listener_open(cfg->socket_path, cfg->socket_mode, cfg->socket_gid, &m->listen_fd, &m->listen_owned);
 	if (r < 0)
 		goto fail;
+	fdstore_release(&m->fdstore, true);
 
 	m->listen_ev = event_new(m->base, m->listen_fd, EV_READ | EV_PERSIST, on_accept, m);
 	m->accept_retry_ev = evtimer_new(m->base, on_accept_retry, m);
@@ -203,6 +234,15 @@ fail:
 	return r;
 }
 
+void manager_forget_lost(struct manager *m, struct lost_guest *l)
+{
+	jstate_destroy(m, l->id);
+	log_notice("lost guest '%s' forgotten", l->name);
+	list_del(&l->node);
+	m->n_lost--;
+	free(l);
+}
+
 void manager_guest_destroy(struct manager *m, struct guest *g)
 {
 	struct gmem_guest_event ev;
@@ -211,6 +251,9 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	conversion_guest_gone(m, g);
 	pid_attach_guest_gone(g);
 	delegation_guest_gone(m, g);
+	jstate_destroy(m, g->id);
+	if (m->bops->guest_store_fd(m->backend, g->mem) >= 0)
+		fdstore_remove(g->id);
 	guest_table_remove(&m->guests, g);
 	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
 	m->bops->guest_destroy(m->backend, g->mem);
@@ -276,6 +319,13 @@ struct manager *manager_free(struct manager *m)
 		free(g);
 	}
 	guest_table_deinit(&m->guests);
+	list_for_each_safe(pos, &m->lost)
+		free(list_entry(pos, struct lost_guest, node));
+	journal_close(&m->journal);
+	fdstore_release(&m->fdstore, false);
+	safe_close(m->state_fd);
+	if (m->compact_ev)
+		event_free(m->compact_ev);
 	if (m->bops && m->backend)
 		m->bops->close(m->backend);
 	listener_close(m->listen_fd, m->cfg.socket_path, m->listen_owned);

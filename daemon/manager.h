@@ -11,10 +11,13 @@
 
 #include "backend.h"
 #include "dbus.h"
+#include "fdstore.h"
 #include "guest.h"
+#include "journal.h"
 #include "list.h"
 #include "notify.h"
 #include "recent.h"
+#include "replay.h"
 
 struct event_base;
 struct event;
@@ -37,6 +40,8 @@ struct manager_config {
 	uint64_t max_connections;    /* in total */
 	uint64_t max_connections_per_uid;
 	enum dbus_kind bus;          /* the D-Bus interface: system (default), session or none */
+	uint64_t journal_compact_records; /* snapshot after this many records; 0 = never compact */
+	bool recover_from_snapshot;  /* a damaged journal: start from the snapshot and what precedes the damage */
 };
 
 struct manager {
@@ -64,12 +69,23 @@ struct manager {
 	struct dbus *dbus; /* NULL with --bus none */
 	struct notify *notify;
 	struct recent recent; /* the conversions that ended last (gmemctl conversions) */
+
+	int state_fd;             /* the state dir: the journal lives there */
+	struct journal journal;
+	struct event *compact_ev;
+	struct list_node lost;    /* struct lost_guest.node: journaled guests whose memory did not come back */
+	size_t n_lost;
+	struct outcome_ring outcomes; /* conversions a restart finished, for in-doubt participants */
+	struct fdstore fdstore;       /* what the service manager passed back at start, until the listener ran */
 };
 
 int manager_new(const struct manager_config *cfg, struct manager **ret);
 struct manager *manager_free(struct manager *m);
 /* Runs until SIGTERM/SIGINT. Return: 0 or -errno. */
 int manager_run(struct manager *m);
+
+/* Forgets a lost guest for good (its journal record goes). */
+void manager_forget_lost(struct manager *m, struct lost_guest *l);
 
 /* Destroys a guest: tells its holders, drops attachments and holders, frees its memory. */
 void manager_guest_destroy(struct manager *m, struct guest *g);

@@ -13,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backend.h"
 #include "client.h"
 #include "conversion.h"
 #include "delegation.h"
+#include "fdstore.h"
+#include "journal-state.h"
 #include "sharemap.h"
 #include "envelope.h"
 #include "guest.h"
@@ -147,6 +150,9 @@ static int op_create(struct req *q)
 				(unsigned long long)a->size, (unsigned long long)granule);
 	if (guest_table_find(&m->guests, a->name))
 		return req_fail(q, -EEXIST, "a guest named '%s' exists", a->name);
+	list_for_each(pos, &m->lost)
+		if (strcmp(list_entry(pos, struct lost_guest, node)->name, a->name) == 0)
+			return req_fail(q, -EEXIST, "a lost guest is named '%s' (gmemctl forget clears it)", a->name);
 	/* The quota: one uid cannot take the pool, nor every slot. */
 	uint64_t mine = 0, bytes = 0;
 	list_for_each(pos, &m->guests.order) {
@@ -163,19 +169,9 @@ static int op_create(struct req *q)
 				(unsigned long long)bytes, (unsigned long long)a->size,
 				(unsigned long long)m->cfg.quota_bytes);
 
-	struct guest *g = calloc(1, sizeof(*g));
+	struct guest *g = guest_alloc(++m->next_guest_id, a->name, a->size, granule, c->uid);
 	if (!g)
 		return -ENOMEM;
-	g->id = ++m->next_guest_id;
-	snprintf(g->name, sizeof(g->name), "%s", a->name);
-	g->size = a->size;
-	g->granule = granule;
-	g->owner = c->uid;
-	list_init(&g->conversions);
-	list_init(&g->attachments);
-	list_init(&g->pid_attachments);
-	list_init(&g->holders);
-	list_init(&g->order);
 
 	/* A new guest is all shared (DESIGN.md, "What private means here"). */
 	r = sharemap_new(g->size / g->granule, SHARE_SHARED, &g->map);
@@ -196,14 +192,26 @@ static int op_create(struct req *q)
 		free(g);
 		return req_fail(q, r, "backend: %s", strerror(-r));
 	}
-	r = guest_table_add(&m->guests, g);
+	/* The memory's identity goes into the journal: what the fd store gives back after a restart must
+	 * be this very file. */
+	int sfd = m->bops->guest_store_fd(m->backend, g->mem);
+	struct stat st;
+	if (sfd >= 0 && fstat(sfd, &st) == 0) {
+		g->dev = (uint64_t)st.st_dev;
+		g->ino = (uint64_t)st.st_ino;
+	}
+	r = jstate_append(m, jstate_guest_record(m, g));
+	if (r == 0)
+		r = guest_table_add(&m->guests, g);
 	if (r < 0) {
 		m->bops->guest_destroy(m->backend, g->mem);
 		sharemap_free(g->map);
 		free(g);
-		return r;
+		return req_fail(q, r, "gmemd cannot record the guest in its journal: %s", strerror(-r));
 	}
 	notify_changed(m->notify);
+	if (sfd >= 0)
+		(void)fdstore_push(g->id, sfd);
 	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u", g->name,
 		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner);
 	fill_info(m, g, q->reply);
@@ -512,6 +520,9 @@ static int op_grant(struct req *q)
 		return r;
 	for (size_t i = 0; i < g->n_grants; i++)
 		if (g->grants[i].kind == want.kind && g->grants[i].id == want.id) {
+			r = jstate_grant(q->c->m, g->id, &want, true);
+			if (r < 0)
+				return req_fail(q, r, "gmemd cannot record the grant in its journal: %s", strerror(-r));
 			g->grants[i].role = want.role; /* a second grant replaces the first */
 			return 0;
 		}
@@ -520,6 +531,10 @@ static int op_grant(struct req *q)
 	struct grant *grown = realloc(g->grants, (g->n_grants + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
+	g->grants = grown;
+	r = jstate_grant(q->c->m, g->id, &want, true);
+	if (r < 0)
+		return req_fail(q, r, "gmemd cannot record the grant in its journal: %s", strerror(-r));
 	g->grants = grown;
 	g->grants[g->n_grants++] = want;
 	log_info("guest '%s': %s granted %s", g->name, a->who, gmem_role_names[a->role]);
@@ -536,6 +551,9 @@ static int op_revoke(struct req *q)
 		return r;
 	for (size_t i = 0; i < g->n_grants; i++)
 		if (g->grants[i].kind == want.kind && g->grants[i].id == want.id && g->grants[i].role == want.role) {
+			r = jstate_grant(q->c->m, g->id, &want, false);
+			if (r < 0)
+				return req_fail(q, r, "gmemd cannot record the revoke in its journal: %s", strerror(-r));
 			g->grants[i] = g->grants[--g->n_grants];
 			/* Files handed out stay open in their processes: on memfd gmemd cannot take them back.
 			 * What the grantee can no longer do is ask: every request is checked again. */
@@ -755,6 +773,73 @@ static int op_undelegate(struct req *q)
 	return 0;
 }
 
+static int op_resolve(struct req *q)
+{
+	const struct gmem_ack_args *a = q->args;
+	struct gmem_resolve_reply *r = q->reply;
+	struct manager *m = q->c->m;
+
+	const struct replay_outcome *o = outcome_ring_find(&m->outcomes, a->epoch, a->seq);
+	if (!o && a->epoch == m->epoch)
+		return req_fail(q, -EINVAL, "conversion %llu is of this gmemd: its events say how it ends",
+				(unsigned long long)a->seq);
+	/* The guest may be gone since; one that exists but is hidden from the caller stays hidden. */
+	struct guest *g = o ? guest_table_find(&m->guests, o->guest) : NULL;
+	if (!o || (g && !(policy_perms(m, q->c, g) & PERM_SEE)))
+		return req_fail(q, -ENOENT, "gmemd knows no conversion %llu of epoch %llu in doubt",
+				(unsigned long long)a->seq, (unsigned long long)a->epoch);
+	snprintf(r->guest, sizeof(r->guest), "%s", o->guest);
+	r->outcome = o->outcome;
+	return 0;
+}
+
+static bool may_see_lost(const struct client *c, const struct lost_guest *l)
+{
+	return c->uid == l->owner || c->uid == 0 || c->uid == c->m->self_uid || c->role == GMEM_ROLE_ADMIN;
+}
+
+static int op_list_lost(struct req *q)
+{
+	const struct gmem_list_args *a = q->args;
+	struct gmem_list_reply *r = q->reply;
+	struct manager *m = q->c->m;
+
+	r->guests = calloc(GMEM_LIST_PAGE, sizeof(*r->guests));
+	if (!r->guests)
+		return -ENOMEM;
+	list_for_each(pos, &m->lost) {
+		struct lost_guest *l = list_entry(pos, struct lost_guest, node);
+		if (l->id <= a->after || !may_see_lost(q->c, l))
+			continue;
+		if (r->n_guests == GMEM_LIST_PAGE) {
+			r->next = r->guests[r->n_guests - 1].id;
+			break;
+		}
+		struct gmem_wire_guest *w = &r->guests[r->n_guests++];
+		w->id = l->id;
+		snprintf(w->name, sizeof(w->name), "%s", l->name);
+		w->size = l->size;
+		w->granule = l->granule;
+		w->owner = l->owner;
+	}
+	return 0;
+}
+
+static int op_forget(struct req *q)
+{
+	const struct gmem_guest_args *a = q->args;
+	struct manager *m = q->c->m;
+
+	list_for_each(pos, &m->lost) {
+		struct lost_guest *l = list_entry(pos, struct lost_guest, node);
+		if (strcmp(l->name, a->name) != 0 || !may_see_lost(q->c, l))
+			continue;
+		manager_forget_lost(m, l);
+		return 0;
+	}
+	return req_fail(q, -ENOENT, "no lost guest named '%s'", a->name);
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
@@ -765,6 +850,7 @@ static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_CONVERSIONS] = op_conversions,
 	[GMEM_OP_DELEGATE] = op_delegate,
 	[GMEM_OP_REDEEM] = op_redeem,   [GMEM_OP_UNDELEGATE] = op_undelegate,
+	[GMEM_OP_RESOLVE] = op_resolve, [GMEM_OP_LIST_LOST] = op_list_lost, [GMEM_OP_FORGET] = op_forget,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)

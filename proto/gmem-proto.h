@@ -53,7 +53,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(CONVERT, "convert")                                                                            \
 	X(GRANTS, "grants")                                                                              \
 	X(ATTACH_PID, "attach-pid")                                                                      \
-	X(DELEGATE, "delegate")
+	X(DELEGATE, "delegate")                                                                          \
+	X(DURABLE, "durable")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -241,6 +242,11 @@ struct gmem_ack_args {
 	uint64_t epoch, seq;
 };
 
+struct gmem_resolve_reply { /* resolve: what a restarted gmemd decided for an in-doubt conversion */
+	char guest[GMEM_NAME_MAX + 1];
+	int outcome; /* enum gmem_outcome */
+};
+
 struct gmem_map_args {
 	char name[GMEM_NAME_MAX + 1];
 	uint64_t offset; /* start listing runs here */
@@ -385,7 +391,12 @@ enum {
 	X(REDEEM, "redeem", gmem_redeem_args, gmem_redeem_args_fields, gmem_redeem_reply,                 \
 	  gmem_redeem_reply_fields, GMEM_OP_FD_REPLY)                                                     \
 	X(UNDELEGATE, "undelegate", gmem_undelegate_args, gmem_undelegate_args_fields, gmem_empty_reply,  \
-	  gmem_no_fields, 0)
+	  gmem_no_fields, 0)                                                                              \
+	X(RESOLVE, "resolve", gmem_ack_args, gmem_ack_args_fields, gmem_resolve_reply,                    \
+	  gmem_resolve_reply_fields, 0)                                                                   \
+	X(LIST_LOST, "list-lost", gmem_list_args, gmem_list_args_fields, gmem_list_reply,                 \
+	  gmem_list_reply_fields, 0)                                                                      \
+	X(FORGET, "forget", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -454,6 +465,7 @@ extern const struct gmem_field gmem_conversions_reply_fields[];
 extern const struct gmem_field gmem_delegate_args_fields[], gmem_delegate_reply_fields[];
 extern const struct gmem_field gmem_redeem_args_fields[], gmem_redeem_reply_fields[];
 extern const struct gmem_field gmem_undelegate_args_fields[], gmem_revoked_event_fields[];
+extern const struct gmem_field gmem_resolve_reply_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

@@ -231,6 +231,11 @@ const struct gmem_field gmem_ack_args_fields[] = {
 	GMEM_FIELD_END,
 };
 
+const struct gmem_field gmem_resolve_reply_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_resolve_reply, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_resolve_reply, outcome, "outcome", gmem_outcome_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
 const struct gmem_field gmem_map_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_map_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_map_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_OMIT_EMPTY),

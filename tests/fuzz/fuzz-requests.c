@@ -825,6 +825,14 @@ static void manager_reset(void)
 		die("a delegation outlived its guest", NULL);
 	if (m->bops->pool_used(m->backend) != 0)
 		die("the pool is not empty once every guest is destroyed", NULL);
+	/* What an 'R' restart brought back lost, and what it decided, goes too; and the journal starts over,
+	 * so the next input's restart replays only its own records. */
+	while (!list_empty(&m->lost))
+		manager_forget_lost(m, list_entry(m->lost.next, struct lost_guest, node));
+	memset(&m->outcomes, 0, sizeof(m->outcomes));
+	(void)unlinkat(m->state_fd, SNAPSHOT_FILE, 0);
+	if (journal_reset(&m->journal) < 0)
+		die("cannot empty the journal", NULL);
 	m->next_client_id = m->next_guest_id = m->next_attach_id = m->next_conv_seq = m->next_delegation_id = 0;
 	m->epoch = FUZZ_EPOCH;
 }

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
        "convert", "vote", "ack", "map", "watch", "grant", "revoke", "clients", "conversions", "delegate",
-       "redeem", "undelegate"]
+       "redeem", "undelegate", "resolve", "list-lost", "forget"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion", "revoked"]
 TOKEN = "@T"  # fuzz-requests.c: replaced by the token of the last delegate reply
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
@@ -70,6 +70,9 @@ CODEC_REQUESTS = {
     "delegate": {"name": "vm1", "who": "uid:1001", "offset": 0, "length": 2097152, "kind": "mmap"},
     "redeem": {"token": "0123456789abcdef0123456789abcdef"},
     "undelegate": {"id": 2},
+    "resolve": {"epoch": 123456789, "seq": 4},
+    "list-lost": {"after": 2},
+    "forget": {"name": "vm1"},
 }
 
 CODEC_REPLIES = {
@@ -112,6 +115,9 @@ CODEC_REPLIES = {
     "delegate": {"id": 2, "token": "0123456789abcdef0123456789abcdef", "expires_ms": 30000},
     "redeem": {"guest": dict(GUEST, delegations=1), "fd": 0, "attachment": 5, "delegation": 2},
     "undelegate": {},
+    "resolve": {"guest": "vm1", "outcome": "committed"},
+    "list-lost": {"guests": [{"id": 3, "name": "vm1", "size": 1073741824, "granule": 2097152, "owner": 1000}]},
+    "forget": {},
 }
 
 CODEC_EVENTS = {
@@ -277,6 +283,13 @@ def requests_corpus():
     seeds["op-revoke"] = (Conv().hello(0).create(0).req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "vmm"})
                           .req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "device"})
                           .req(0, "revoke", {"name": "g1", "who": "uid:60002", "role": "device"}))
+    # A restart ('R') with a conversion in flight: the new gmemd ends it (presumed abort) and answers
+    # resolve for it; the guest comes back lost (no fd store in process), listed and forgotten.
+    seeds["op-resolve"] = (Conv().hello(0, "vmm").create(0).req(0, "lease", {"name": "g1"}).hello(1, "admin")
+                           .convert(1).rec("R").hello(0, "vmm").req(0, "resolve", {"epoch": EPOCH, "seq": 1}))
+    seeds["op-list-lost"] = Conv().hello(0).create(0).rec("R").hello(0).req(0, "list-lost")
+    seeds["op-forget"] = (Conv().hello(0).create(0).rec("R").hello(0).req(0, "forget", {"name": "g1"})
+                          .create(0))
 
     # Delegation: client 0 owns g1 and delegates to uid 60002 (client 2), which redeems over its own
     # connection; "@T" is the token of the last delegate reply (fuzz-requests.c).

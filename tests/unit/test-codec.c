@@ -605,6 +605,13 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 		struct gmem_ack_args *a = buf;
 		a->epoch = full ? I64MAX : 0;
 		a->seq = full ? I64MAX : 1;
+	} else if (fields == gmem_resolve_reply_fields) {
+		struct gmem_resolve_reply *r = buf;
+		if (full)
+			memcpy(r->guest, name64, GMEM_NAME_MAX);
+		else
+			strcpy(r->guest, "g");
+		r->outcome = full ? GMEM_COMMITTED_UNVERIFIED : GMEM_COMMITTED;
 	} else if (fields == gmem_map_args_fields) {
 		struct gmem_map_args *a = buf;
 		if (full)

@@ -89,6 +89,22 @@ enum gmem_event_type {
 	GMEM_EVENT_GUEST_DESTROYED = 2, /* a guest this client holds or attached was destroyed */
 	GMEM_EVENT_CONVERSION = 3,      /* after gmem_watch(): a conversion changed state */
 	GMEM_EVENT_REVOKED = 4,         /* a delegation this client redeemed was withdrawn: its attachment ended */
+	/* With gmem_set_reconnect(): */
+	GMEM_EVENT_DISCONNECTED = 5,    /* gmemd went away; libgmem reconnects (calls fail with -ENOTCONN) */
+	GMEM_EVENT_RECONNECTED = 6,     /* back, attachments, leases and watch announced again; reason names
+					 * how many no longer held (their guest is gone), or is NULL */
+	GMEM_EVENT_IN_DOUBT = 7,        /* how the restarted gmemd ended a conversion this client was in */
+};
+
+/* GMEM_EVENT_IN_DOUBT: a conversion this client took part in and had not heard the end of when gmemd
+ * went away. If known, the participant ops follow at once with what gmemd could not send (commit and
+ * done, or abort and done). If not known, nothing follows: the participant stays in doubt and must not
+ * resume on its own (ask again with gmem_resolve, or an operator decides). */
+struct gmem_in_doubt_info {
+	uint64_t epoch, seq;
+	const char *guest;
+	bool known;
+	enum gmem_outcome outcome; /* when known */
 };
 
 /* What gmem_watch() reports about a conversion. */
@@ -110,7 +126,18 @@ struct gmem_event {
 	const struct gmem_watch_info *conversion; /* CONVERSION; else NULL */
 	uint64_t attachment; /* REVOKED: the attachment that ended (its file stays open on memfd); else 0 */
 	uint64_t delegation; /* REVOKED: the delegation withdrawn; else 0 */
+	const struct gmem_in_doubt_info *in_doubt; /* IN_DOUBT; else NULL */
 };
+
+/*
+ * Reconnect after gmemd restarts, behind the same gmem_get_fd(): when the connection drops, requests in
+ * flight fail (-ECONNRESET to their callbacks), GMEM_EVENT_DISCONNECTED is delivered, and gmem_dispatch()
+ * retries with a backoff doubling from 10 ms up to max_backoff_ms; once back it says hello, takes the
+ * leases and attaches the ranges it held (attachment ids stay valid), watches again, and asks how every
+ * conversion it was in doubt about ended (GMEM_EVENT_IN_DOUBT). 0 turns it off (the default: then a
+ * dropped connection is final, gmem_dispatch returns -ECONNRESET).
+ */
+void gmem_set_reconnect(struct gmem_client *c, int max_backoff_ms);
 
 /* The callback sees events in the order gmemd sent them; the struct is valid during the call only. */
 typedef void (*gmem_event_fn)(struct gmem_client *c, const struct gmem_event *ev, void *userdata);
@@ -164,6 +191,14 @@ int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, ui
 int gmem_guest_destroy(struct gmem_client *c, const char *name);
 /* Every guest the caller may see, in creation order; *ret is malloc'd, free() it. */
 int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
+/*
+ * Guests whose memory did not come back after a gmemd restart (the memfd backend's fd store was emptied
+ * by a full stop): never recreated empty, their names kept until gmem_guest_forget(). Only the owner,
+ * root and admins see them. *ret is malloc'd (free it); sizes, granule, owner and id are filled in.
+ */
+int gmem_guest_list_lost(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
+int gmem_guest_forget(struct gmem_client *c, const char *name);
+
 /*
  * A new file for the guest, to mmap(MAP_SHARED) from offset 0; the caller owns *ret_fd (O_CLOEXEC).
  * ret_info may be NULL.
@@ -307,6 +342,10 @@ void gmem_set_participant(struct gmem_client *c, const struct gmem_participant_o
  * NULL). Return: 0, -ESTALE (the conversion no longer awaits your vote), -EALREADY. */
 int gmem_vote(struct gmem_client *c, uint64_t epoch, uint64_t seq, bool yes, int err, const char *reason);
 int gmem_ack(struct gmem_client *c, uint64_t epoch, uint64_t seq);
+/* After a gmemd restart: how the restarted gmemd ended a conversion of the earlier one (epoch, seq) this
+ * client was in doubt about (voted, then lost gmemd before abort or done). GMEM_COMMITTED: do your
+ * wave's part; GMEM_ABORTED: resume. Return: 0, -ENOENT (not known), -EINVAL (of this gmemd). */
+int gmem_resolve(struct gmem_client *c, uint64_t epoch, uint64_t seq, enum gmem_outcome *ret);
 
 enum {
 	GMEM_CONVERT_ZERO = 1 << 0,  /* discard the contents */
