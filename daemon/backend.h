@@ -16,10 +16,12 @@ struct conv_range;
 
 struct backend;
 struct backend_guest;
+struct event_base;
 
 struct backend_config {
 	uint64_t pool_size; /* memfd: the byte budget; 0 = the backend's default */
 	const char *device; /* kmod: the control node; NULL = /dev/gmem_pfn */
+	struct event_base *base; /* the daemon's loop, for a backend's own events (kmod: the module's) */
 };
 
 /* Who a new file is for: reported back by the audit, so a finding can be pinned on a client. */

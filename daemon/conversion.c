@@ -758,11 +758,31 @@ void conversion_client_gone(struct manager *m, struct client *c)
 		/* Its yes stands, but nobody can ask it any more whether it let go: on a backend that can, all
 		 * its files of the guest are revoked when the commit is applied (not if it aborts). */
 		struct conv_part *p = tp->user;
-		if (cv->to_private && m->bops->holder_revoke && (tp->state == TPP_YES || tp->state == TPP_COMMITTING) &&
-		    audit_client_files(c, cv->g, &p->gone_files, &p->n_gone_files) < 0)
+		if (!(tp->state == TPP_YES || tp->state == TPP_COMMITTING)) {
+			free(p->gone_files); /* it had not voted yes: the conversion aborts, nothing to revoke */
+			p->gone_files = NULL;
+			p->n_gone_files = 0;
+		}
+		twopc_event(&cv->tp, tp->state == TPP_INVITED ? TE_GONE_UNVOTED : TE_GONE_VOTED, tp);
+	}
+}
+
+void conversion_client_leaving(struct manager *m, struct client *c)
+{
+	/* client_kill drops the holder records at once, the reaper runs conversion_client_gone later: the
+	 * files must be remembered here or the yes-voter that left would keep them. */
+	list_for_each(pos, &m->active) {
+		struct conversion *cv = list_entry(pos, struct conversion, active_node);
+		struct twopc_part *tp = find_part(cv, c);
+		if (!tp || !cv->to_private || !m->bops->holder_revoke)
+			continue;
+		struct conv_part *p = tp->user;
+		if (tp->state != TPP_YES && tp->state != TPP_COMMITTING)
+			continue;
+		free(p->gone_files);
+		if (audit_client_files(c, cv->g, &p->gone_files, &p->n_gone_files) < 0)
 			log_errno(LOG_CRIT, -ENOMEM, "conversion %llu: cannot remember the files of client %llu",
 				  (unsigned long long)cv->seq, (unsigned long long)c->id);
-		twopc_event(&cv->tp, tp->state == TPP_INVITED ? TE_GONE_UNVOTED : TE_GONE_VOTED, tp);
 	}
 }
 

@@ -163,7 +163,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	r = lock_state_dir(cfg->state_dir, &m->lock_fd);
 	if (r < 0)
 		goto fail;
-	struct backend_config bc = { .pool_size = cfg->pool_size, .device = cfg->kmod_device };
+	struct backend_config bc = { .pool_size = cfg->pool_size, .device = cfg->kmod_device, .base = m->base };
 	r = m->bops->open(&bc, &m->backend);
 	if (r < 0) {
 		log_error("backend '%s' failed to start; not falling back to another backend", cfg->backend);
