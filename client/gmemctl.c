@@ -232,6 +232,15 @@ static int cmd_convert(struct gmem_client *c, char **argv)
 			json_object_array_add(rev, x);
 		}
 		json_object_object_add(o, "revoked", rev);
+		struct json_object *na = json_object_new_array();
+		for (size_t i = 0; i < res.n_not_asked; i++) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "pid", json_object_new_uint64(res.not_asked[i].pid));
+			json_object_object_add(x, "client_id", json_object_new_uint64(res.not_asked[i].client_id));
+			json_object_object_add(x, "client_name", json_object_new_string(res.not_asked[i].client_name));
+			json_object_array_add(na, x);
+		}
+		json_object_object_add(o, "not_asked", na);
 		print_json(o);
 	} else {
 		printf("conversion %llu of %s [%s, +%s) to %s: %s (%llu participants, %llu bytes changed, %llu us)\n",
@@ -249,6 +258,9 @@ static int cmd_convert(struct gmem_client *c, char **argv)
 		for (size_t i = 0; i < res.n_unverified; i++)
 			printf("  unverified: pid %u (client %llu) voted yes and left before it acked\n",
 			       res.unverified[i].pid, (unsigned long long)res.unverified[i].client_id);
+		for (size_t i = 0; i < res.n_not_asked; i++)
+			printf("  not asked (forced): pid %u (client %llu)\n", res.not_asked[i].pid,
+			       (unsigned long long)res.not_asked[i].client_id);
 		for (size_t i = 0; i < res.n_revoked; i++)
 			printf("  revoked: a file of client %llu, mapped by pid %u, still mapped the range after the "
 			       "commit\n", (unsigned long long)res.revoked[i].client_id, res.revoked[i].pid);

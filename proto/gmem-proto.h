@@ -200,6 +200,8 @@ struct gmem_convert_reply {
 	size_t n_unverified;
 	struct gmem_wire_party *revoked; /* kmod: kept a mapping through the commit; pid = who mapped it */
 	size_t n_revoked;
+	struct gmem_wire_party *not_asked; /* force: the participants it did not ask */
+	size_t n_not_asked;
 };
 
 struct gmem_vote_args {

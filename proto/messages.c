@@ -177,6 +177,8 @@ const struct gmem_field gmem_convert_reply_fields[] = {
 			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_ARRAY(struct gmem_convert_reply, revoked, n_revoked, "revoked",
 			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_ARRAY(struct gmem_convert_reply, not_asked, n_not_asked, "not_asked",
+			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 

@@ -308,6 +308,8 @@ struct gmem_convert_result {
 	size_t n_unverified;
 	struct gmem_party *revoked; /* kmod: files revoked for keeping a mapping (pid: who mapped) */
 	size_t n_revoked;
+	struct gmem_party *not_asked; /* GMEM_CONVERT_FORCE: the holders it did not ask (they fault) */
+	size_t n_not_asked;
 };
 /* Frees the arrays inside (not r itself). */
 void gmem_convert_result_free(struct gmem_convert_result *r);

@@ -673,6 +673,86 @@ out:
 	gmem_guest_destroy(c, "aud");
 }
 
+/* ---- case: convert --force asks nobody; the zap alone takes the range away ---- */
+
+static void force_child(int ctl, int res, void *arg)
+{
+	(void)arg;
+	struct gmem_client *c = connect_as(GMEM_ROLE_DEVICE);
+	int fd, r = gmem_guest_open(c, "force", &fd, NULL);
+	uint64_t att;
+	if (r == 0)
+		r = gmem_attach(c, "force", 0, MiB, GMEM_ATTACH_MMAP, &att);
+	if (r < 0)
+		die("device open/attach", r);
+	uint8_t *p = map_guest(fd, 0, GUEST_SIZE);
+	touch_all(p, GUEST_SIZE, 0x77);
+	/* No participant ops: asked to prepare, it would never vote and the conversion would abort. */
+	struct hello hi = { gmem_client_id(c), getpid() };
+	xwrite(res, &hi, sizeof(hi));
+	serve(&c, NULL, ctl);
+	report_probes(res, p, 1);
+	serve(&c, NULL, ctl);
+}
+
+static unsigned self_prepares;
+static void count_prepare(struct gmem_client *c, const struct gmem_conversion *cv, void *u)
+{
+	self_prepares++;
+	vote_yes(c, cv, u);
+}
+
+static bool named(const struct gmem_party *ps, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].client_id == id)
+			return true;
+	return false;
+}
+
+static void case_force(struct gmem_client *c)
+{
+	static const struct gmem_participant_ops counting = {
+		.prepare = count_prepare, .commit = ack_commit, .abort = ignore, .done = ignore,
+	};
+	int r = gmem_guest_create(c, "force", GUEST_SIZE, GMEM_GRANULE_4K, NULL);
+	if (r == 0)
+		r = gmem_lease(c, "force");
+	if (r < 0) {
+		result("gmemd-force", false, "create/lease: %s (%s)", strerror(-r), gmem_last_error(c));
+		return;
+	}
+	struct part self = { 0 };
+	self_prepares = 0;
+	gmem_set_participant(c, &counting, &self);
+	struct child ch = spawn(force_child, NULL);
+	struct gmem_range rg = { 0, MiB };
+	struct gmem_convert_result cr;
+	r = gmem_convert(c, "force", &rg, 1, GMEM_PRIVATE, GMEM_CONVERT_FORCE, &cr);
+	struct report rp;
+	xwrite(ch.ctl, "r", 1);
+	xread(ch.res, &rp, sizeof(rp));
+	if (r < 0) {
+		result("gmemd-force", false, "convert --force: %s (%s)", strerror(-r), gmem_last_error(c));
+	} else {
+		result("gmemd-force", cr.outcome == GMEM_COMMITTED && cr.participants == 0 && self_prepares == 0 &&
+		       named(cr.not_asked, cr.n_not_asked, ch.hi.client_id) &&
+		       named(cr.not_asked, cr.n_not_asked, gmem_client_id(c)) && cr.n_revoked == 0 &&
+		       rp.sig_in == SIGBUS && rp.sig_out == 0,
+		       "outcome %d, %llu participants, %u prepares seen, %zu not asked (device %s, lease holder %s), "
+		       "%zu revoked, the device's range gave %s (want SIGBUS), outside %s (want none)", (int)cr.outcome,
+		       (unsigned long long)cr.participants, self_prepares, cr.n_not_asked,
+		       named(cr.not_asked, cr.n_not_asked, ch.hi.client_id) ? "named" : "missing",
+		       named(cr.not_asked, cr.n_not_asked, gmem_client_id(c)) ? "named" : "missing", cr.n_revoked,
+		       signame(rp.sig_in), signame(rp.sig_out));
+		gmem_convert_result_free(&cr);
+	}
+	reap(&ch);
+	gmem_set_participant(c, NULL, NULL);
+	gmem_release(c, "force");
+	gmem_guest_destroy(c, "force");
+}
+
 /* ---- case: a destroyed guest's memory reaches the next guest scrubbed ---- */
 
 static void case_scrub(struct gmem_client *c)
@@ -774,6 +854,7 @@ int main(int argc, char **argv)
 		RUN("share", case_share(c));
 		RUN("sigbus", case_sigbus(c));
 		RUN("audit", case_audit(c));
+		RUN("force", case_force(c));
 		RUN("scrub", case_scrub(c));
 		RUN("eacces", case_eacces());
 		if (all)
