@@ -24,6 +24,25 @@ gmemd-vm-test launch 990 1001 /bin/gmemd --backend kmod --bus none --log-level i
 	--socket-group gmem >"$GMEM_VM_GMEMD_LOG" 2>&1 &
 gpid=$!
 deadline=$((start + 10 * ${scale%.*}))
+# Version skew ($GMEMD_VM_EXPECT_ABI: the module was built to report that ABI version): gmemd must
+# refuse to start, saying which versions differ.
+if [ -n "${GMEMD_VM_EXPECT_ABI:-}" ]; then
+	while kill -0 $gpid 2>/dev/null && [ "$(date +%s)" -le $deadline ]; do
+		usleep 20000
+	done
+	if kill -0 $gpid 2>/dev/null; then
+		kill -TERM $gpid
+		echo "not ok - gmemd-refuses-abi-skew: gmemd is running on a module of ABI $GMEMD_VM_EXPECT_ABI"
+	elif wait $gpid; then
+		echo "not ok - gmemd-refuses-abi-skew: gmemd exited 0"
+	elif grep -q "gmem_pfn speaks ABI version $GMEMD_VM_EXPECT_ABI, this gmemd speaks 1" "$GMEM_VM_GMEMD_LOG"; then
+		echo "ok - gmemd-refuses-abi-skew"
+	else
+		echo "not ok - gmemd-refuses-abi-skew: no clear message"
+	fi
+	sed 's/^/gmemd: /' "$GMEM_VM_GMEMD_LOG"
+	exit 0
+fi
 while ! grep -q 'ready: backend kmod' "$GMEM_VM_GMEMD_LOG" && kill -0 $gpid 2>/dev/null && [ "$(date +%s)" -le $deadline ]; do
 	usleep 20000
 done
