@@ -31,6 +31,8 @@ static const char *arg_socket;
 static bool arg_json;
 static uint64_t arg_granule;
 static bool arg_granule_set;
+static unsigned arg_node;
+static bool arg_node_set;
 static bool arg_zero, arg_force;
 
 struct command {
@@ -83,7 +85,21 @@ static int cmd_status(struct gmem_client *c, char **argv)
 	int r = gmem_status(c, &s);
 	if (r < 0)
 		return fail(c, r, "status");
+	struct gmem_node_info *nodes = NULL;
+	size_t n_nodes = 0;
+	r = gmem_pool_nodes(c, &nodes, &n_nodes);
+	if (r < 0)
+		return fail(c, r, "status (per node)");
 	if (arg_json) {
+		struct json_object *na = json_object_new_array();
+		for (size_t i = 0; i < n_nodes; i++) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "node", json_object_new_uint64(nodes[i].node));
+			json_object_object_add(x, "total", json_object_new_uint64(nodes[i].total));
+			json_object_object_add(x, "free", json_object_new_uint64(nodes[i].free));
+			json_object_array_add(na, x);
+		}
+		free(nodes);
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "server", json_object_new_string(s.server));
 		json_object_object_add(o, "backend", json_object_new_string(s.backend));
@@ -93,6 +109,7 @@ static int cmd_status(struct gmem_client *c, char **argv)
 		json_object_object_add(o, "touched", json_object_new_uint64(s.touched));
 		json_object_object_add(o, "guests", json_object_new_uint64(s.guests));
 		json_object_object_add(o, "clients", json_object_new_uint64(s.clients));
+		json_object_object_add(o, "nodes", na);
 		print_json(o);
 		return 0;
 	}
@@ -105,6 +122,10 @@ static int cmd_status(struct gmem_client *c, char **argv)
 	printf("touched:   %s\n", gmem_format_size(s.touched, t, sizeof(t)));
 	printf("guests:    %llu\n", (unsigned long long)s.guests);
 	printf("clients:   %llu\n", (unsigned long long)s.clients);
+	for (size_t i = 0; i < n_nodes; i++)
+		printf("node %u:    %s free of %s\n", nodes[i].node, gmem_format_size(nodes[i].free, a, sizeof(a)),
+		       gmem_format_size(nodes[i].total, b, sizeof(b)));
+	free(nodes);
 	return 0;
 }
 
@@ -162,7 +183,8 @@ static int cmd_create(struct gmem_client *c, char **argv)
 		fprintf(stderr, "gmemctl: create: '%s' is not a size (e.g. 64M, 2G)\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	r = gmem_guest_create(c, argv[0], size, arg_granule, &g);
+	r = arg_node_set ? gmem_guest_create_on_node(c, argv[0], size, arg_granule, arg_node, &g)
+			 : gmem_guest_create(c, argv[0], size, arg_granule, &g);
 	if (r < 0)
 		return fail(c, r, "create %s", argv[0]);
 	if (arg_json)
@@ -552,7 +574,7 @@ static int cmd_conversions(struct gmem_client *c, char **argv)
 static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
 	{ "guests", "", "list the guests you may see", 0, 0, cmd_guests },
-	{ "create", "GUEST SIZE [--granule 4K|2M]", "create a guest of SIZE bytes", 2, 2, cmd_create },
+	{ "create", "GUEST SIZE [--granule 4K|2M] [--node N]", "create a guest of SIZE bytes", 2, 2, cmd_create },
 	{ "destroy", "GUEST", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
 	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
 	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
@@ -581,6 +603,7 @@ static void usage(FILE *f)
 		   "  --socket PATH   gmemd's socket (default: $GMEM_SOCKET, else /run/gmem/gmemd.sock)\n"
 		   "  --json          machine-readable output\n"
 		   "  --granule G     create: 4K (default) or 2M\n"
+		   "  --node N        create: memory from NUMA node N only (kmod)\n"
 		   "  --zero          convert: discard the contents\n"
 		   "  --force         convert: kmod only, revoke without asking the participants\n"
 		   "  -h, --help      show this help\n"
@@ -596,11 +619,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE };
+	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_NODE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "granule", required_argument, NULL, OPT_GRANULE },
+		{ "node", required_argument, NULL, OPT_NODE },
 		{ "zero", no_argument, NULL, OPT_ZERO },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "help", no_argument, NULL, 'h' },
@@ -630,6 +654,18 @@ int main(int argc, char **argv)
 			}
 			arg_granule_set = true;
 			break;
+		case OPT_NODE: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > 1023 || optarg[0] == '-') {
+				fprintf(stderr, "gmemctl: --node must be a node number (0-1023)\n");
+				return 2;
+			}
+			arg_node = (unsigned)v;
+			arg_node_set = true;
+			break;
+		}
 		case OPT_ZERO:
 			arg_zero = true;
 			break;
@@ -682,6 +718,10 @@ int main(int argc, char **argv)
 	if (nargs < cmd->min_args || nargs > cmd->max_args || (!cmd->fn && !command)) {
 		fprintf(stderr, "gmemctl: usage: gmemctl %s %s\n", cmd->name, cmd->args);
 		return EXIT_USAGE;
+	}
+	if (arg_node_set && cmd->fn != cmd_create) {
+		fprintf(stderr, "gmemctl: --node applies to create only\n");
+		return 2;
 	}
 	if (arg_granule_set && cmd->fn != cmd_create) {
 		fprintf(stderr, "gmemctl: --granule applies to create only\n");

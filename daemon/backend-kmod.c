@@ -24,6 +24,9 @@
 #include "log.h"
 #include "util.h"
 
+/* Ranges a pool query reads (the module takes at most 16 today). */
+#define GMEM_PFN_MAX_RANGES_QUERY 64
+
 /* First audit buffer: grows to what the module reports (it always says how many there are). */
 #define AUDIT_INITIAL 16
 
@@ -138,9 +141,9 @@ static int granule_shift(uint64_t granule)
 }
 
 static int kmod_guest_create(struct backend *b, uint64_t id, const char *name, uint64_t size, uint64_t granule,
-			     struct backend_guest **ret)
+			     int node, struct backend_guest **ret)
 {
-	struct gmem_pfn_create_guest c = { .size = sizeof(c), .bytes = size, .node = -1, .cookie = id };
+	struct gmem_pfn_create_guest c = { .size = sizeof(c), .bytes = size, .node = node, .cookie = id };
 	int shift = granule_shift(granule);
 	int r;
 
@@ -304,6 +307,34 @@ static uint64_t kmod_pool_used(struct backend *b)
 	return query_pool(b, &q) == 0 ? q.total_bytes - q.free_bytes : 0;
 }
 
+static size_t kmod_pool_nodes(struct backend *b, struct backend_node *out, size_t max)
+{
+	struct gmem_pfn_pool_range rg[GMEM_PFN_MAX_RANGES_QUERY];
+	struct gmem_pfn_query_pool q = {
+		.size = sizeof(q), .entry_size = sizeof(rg[0]), .ranges = (uint64_t)(uintptr_t)rg,
+		.capacity = GMEM_PFN_MAX_RANGES_QUERY,
+	};
+	size_t n = 0;
+
+	if (kioctl(b->fd, GMEM_PFN_IOC_QUERY_POOL, &q) < 0)
+		return 0;
+	for (uint32_t i = 0; i < q.count && i < GMEM_PFN_MAX_RANGES_QUERY; i++) {
+		if (rg[i].node < 0)
+			continue; /* given without @node: counted in the pool, not per node */
+		size_t j = 0;
+		while (j < n && out[j].node != rg[i].node)
+			j++;
+		if (j == n) {
+			if (n == max)
+				continue;
+			out[n++] = (struct backend_node){ .node = rg[i].node };
+		}
+		out[j].total += rg[i].bytes;
+		out[j].free += rg[i].free_bytes;
+	}
+	return n;
+}
+
 const struct backend_ops backend_kmod_ops = {
 	.name = "kmod",
 	.enforcing = true,
@@ -318,4 +349,5 @@ const struct backend_ops backend_kmod_ops = {
 	.guest_touched = kmod_guest_touched,
 	.pool_size = kmod_pool_size,
 	.pool_used = kmod_pool_used,
+	.pool_nodes = kmod_pool_nodes,
 };
