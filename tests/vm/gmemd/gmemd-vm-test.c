@@ -7,7 +7,6 @@
  *   gmemd-vm-test launch UID GID PROGRAM [ARG...]
  *                                  exec PROGRAM as UID:GID keeping CAP_NET_ADMIN only (ambient), the
  *                                  way gmemd runs in production (busybox has no capsh)
- *   gmemd-vm-test node-phys GUEST  print the guest's first physical address (from the module)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -813,6 +812,62 @@ static void case_eacces(void)
 	       "a member of the clients' group opened /dev/gmem_pfn or failed otherwise (status %#x)", st);
 }
 
+/* ---- case (two-node VM only): NUMA pools ---- */
+
+static bool node_of(unsigned node, const struct gmem_node_info *ns, size_t n, struct gmem_node_info *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ns[i].node == node) {
+			*out = ns[i];
+			return true;
+		}
+	return false;
+}
+
+static void case_numa(struct gmem_client *c)
+{
+	struct gmem_node_info *b = NULL, *a = NULL, b0, b1, a0, a1;
+	size_t nb = 0, na = 0;
+	struct gmem_pfn_pool_range rg[8];
+	struct gmem_pfn_query_pool qp = { .size = sizeof(qp), .entry_size = sizeof(rg[0]),
+					  .ranges = (uint64_t)(uintptr_t)rg, .capacity = 8 };
+	struct gmem_pfn_query_guest q;
+	struct gmem_pfn_extent ext[8];
+	int r = gmem_pool_nodes(c, &b, &nb);
+	if (r == 0)
+		r = gmem_guest_create_on_node(c, "numa1", 8 * MiB, GMEM_GRANULE_4K, 1, NULL);
+	if (r == 0)
+		r = gmem_pool_nodes(c, &a, &na);
+	if (r < 0 || !node_of(0, b, nb, &b0) || !node_of(1, b, nb, &b1) || !node_of(0, a, na, &a0) ||
+	    !node_of(1, a, na, &a1)) {
+		result("gmemd-numa-status", false, "%s (%s); %zu nodes listed", strerror(-r), gmem_last_error(c), nb);
+		goto out;
+	}
+	result("gmemd-numa-status", b0.total == 64 * MiB && b1.total == 64 * MiB && a1.free + 8 * MiB == b1.free &&
+	       a0.free == b0.free,
+	       "node 0: %llu free of %llu -> %llu; node 1: %llu free of %llu -> %llu", (unsigned long long)b0.free,
+	       (unsigned long long)b0.total, (unsigned long long)a0.free, (unsigned long long)b1.free,
+	       (unsigned long long)b1.total, (unsigned long long)a1.free);
+	r = module_query(guest_id(c, "numa1"), &q, ext, 8);
+	bool inside = r == 0 && q.count > 0 && ioctl(module_fd(), GMEM_PFN_IOC_QUERY_POOL, &qp) == 0;
+	for (uint32_t i = 0; inside && i < q.count && i < 8; i++) {
+		bool ok = false;
+		for (uint32_t j = 0; j < qp.count && j < 8; j++)
+			ok |= rg[j].node == 1 && ext[i].phys >= rg[j].base &&
+			      ext[i].phys + ext[i].bytes <= rg[j].base + rg[j].bytes;
+		inside = ok;
+	}
+	result("gmemd-numa-create-on-node", inside && q.node == 1,
+	       "the module placed the guest outside node 1's range (node %d, first extent %#llx)", q.node,
+	       (unsigned long long)(q.count ? ext[0].phys : 0));
+	r = gmem_guest_create_on_node(c, "numa5", 2 * MiB, GMEM_GRANULE_4K, 5, NULL);
+	result("gmemd-numa-no-such-node", r == -EINVAL, "create on node 5: %s (want EINVAL)", strerror(-r));
+out:
+	free(a);
+	free(b);
+	gmem_guest_destroy(c, "numa1");
+}
+
 /* ---- launcher: gmemd as a plain user with CAP_NET_ADMIN as its one capability ---- */
 
 static int launch(int argc, char **argv)
@@ -857,6 +912,8 @@ int main(int argc, char **argv)
 		RUN("force", case_force(c));
 		RUN("scrub", case_scrub(c));
 		RUN("eacces", case_eacces());
+		if (!all && strcmp(n, "numa") == 0) /* needs the two-node VM: never part of "all" */
+			case_numa(c);
 		if (all)
 			break;
 	}

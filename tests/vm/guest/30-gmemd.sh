@@ -58,6 +58,14 @@ t "gmemd-keeps-cap-net-admin-only" sh -c "grep -q '^CapEff:[[:space:]]*000000000
 	grep -q '^CapPrm:[[:space:]]*0000000000001000\$' /proc/$gpid/status"
 gmemd-vm-test $GMEMD_VM_TESTS
 rc=$?
+if [ "${GMEMD_VM_NUMA:-}" = 1 ]; then
+	# gmemctl, as an operator types it: a guest on node 0, the pool per node in status.
+	t "gmemctl-create-node" gmemctl create --node 0 numa0 4M
+	t "gmemctl-status-nodes" sh -c 'gmemctl status | grep -q "^node 0: *60M free of 64M" &&
+		gmemctl status --json | grep -q "\"node\": *1"'
+	t "gmemctl-create-node-usage" sh -c 'gmemctl create --node x g 4M; [ $? = 2 ]'
+	gmemctl destroy numa0 >/dev/null 2>&1
+fi
 kill -TERM $gpid
 wait $gpid
 echo "gmem-vm: gmemd's log:"
