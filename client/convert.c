@@ -169,6 +169,14 @@ static void sync_done(struct gmem_client *c, int err, const struct gmem_convert_
 		else
 			s->out->n_unverified = 0;
 	}
+	s->out->not_asked = NULL;
+	if (r->n_not_asked) {
+		s->out->not_asked = malloc(r->n_not_asked * sizeof(*r->not_asked));
+		if (s->out->not_asked)
+			memcpy(s->out->not_asked, r->not_asked, r->n_not_asked * sizeof(*r->not_asked));
+		else
+			s->out->n_not_asked = 0;
+	}
 	s->out->revoked = NULL;
 	if (r->n_revoked) {
 		s->out->revoked = malloc(r->n_revoked * sizeof(*r->revoked));

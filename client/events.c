@@ -188,7 +188,8 @@ static int to_result(const struct gmem_convert_reply *w, struct gmem_convert_res
 		}
 	}
 	if (copy_parties(w->unverified, w->n_unverified, &r->unverified, &r->n_unverified) < 0 ||
-	    copy_parties(w->revoked, w->n_revoked, &r->revoked, &r->n_revoked) < 0) {
+	    copy_parties(w->revoked, w->n_revoked, &r->revoked, &r->n_revoked) < 0 ||
+	    copy_parties(w->not_asked, w->n_not_asked, &r->not_asked, &r->n_not_asked) < 0) {
 		gmem_convert_result_free(r);
 		return -ENOMEM;
 	}
@@ -302,6 +303,9 @@ __attribute__((visibility("default"))) void gmem_convert_result_free(struct gmem
 	free(r->refusals);
 	free(r->unverified);
 	free(r->revoked);
+	free(r->not_asked);
+	r->not_asked = NULL;
+	r->n_not_asked = 0;
 	r->refusals = NULL;
 	r->unverified = NULL;
 	r->revoked = NULL;

@@ -31,6 +31,8 @@ static const char *arg_socket;
 static bool arg_json;
 static uint64_t arg_granule;
 static bool arg_granule_set;
+static unsigned arg_node;
+static bool arg_node_set;
 static bool arg_zero, arg_force, arg_lost;
 
 struct command {
@@ -113,7 +115,21 @@ static int cmd_status(struct gmem_client *c, char **argv)
 	int r = gmem_status(c, &s);
 	if (r < 0)
 		return fail(c, r, "status");
+	struct gmem_node_info *nodes = NULL;
+	size_t n_nodes = 0;
+	r = gmem_pool_nodes(c, &nodes, &n_nodes);
+	if (r < 0)
+		return fail(c, r, "status (per node)");
 	if (arg_json) {
+		struct json_object *na = json_object_new_array();
+		for (size_t i = 0; i < n_nodes; i++) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "node", json_object_new_uint64(nodes[i].node));
+			json_object_object_add(x, "total", json_object_new_uint64(nodes[i].total));
+			json_object_object_add(x, "free", json_object_new_uint64(nodes[i].free));
+			json_object_array_add(na, x);
+		}
+		free(nodes);
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "server", json_object_new_string(s.server));
 		json_object_object_add(o, "backend", json_object_new_string(s.backend));
@@ -123,6 +139,7 @@ static int cmd_status(struct gmem_client *c, char **argv)
 		json_object_object_add(o, "touched", json_object_new_uint64(s.touched));
 		json_object_object_add(o, "guests", json_object_new_uint64(s.guests));
 		json_object_object_add(o, "clients", json_object_new_uint64(s.clients));
+		json_object_object_add(o, "nodes", na);
 		print_json(o);
 		return 0;
 	}
@@ -135,6 +152,10 @@ static int cmd_status(struct gmem_client *c, char **argv)
 	printf("touched:   %s\n", gmem_format_size(s.touched, t, sizeof(t)));
 	printf("guests:    %llu\n", (unsigned long long)s.guests);
 	printf("clients:   %llu\n", (unsigned long long)s.clients);
+	for (size_t i = 0; i < n_nodes; i++)
+		printf("node %u:    %s free of %s\n", nodes[i].node, gmem_format_size(nodes[i].free, a, sizeof(a)),
+		       gmem_format_size(nodes[i].total, b, sizeof(b)));
+	free(nodes);
 	return 0;
 }
 
@@ -222,7 +243,8 @@ static int cmd_create(struct gmem_client *c, char **argv)
 		fprintf(stderr, "gmemctl: create: '%s' is not a size (e.g. 64M, 2G)\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	r = gmem_guest_create(c, argv[0], size, arg_granule, &g);
+	r = arg_node_set ? gmem_guest_create_on_node(c, argv[0], size, arg_granule, arg_node, &g)
+			 : gmem_guest_create(c, argv[0], size, arg_granule, &g);
 	if (r < 0)
 		return fail(c, r, "create %s", argv[0]);
 	if (arg_json)
@@ -292,6 +314,15 @@ static int cmd_convert(struct gmem_client *c, char **argv)
 			json_object_array_add(rev, x);
 		}
 		json_object_object_add(o, "revoked", rev);
+		struct json_object *na = json_object_new_array();
+		for (size_t i = 0; i < res.n_not_asked; i++) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "pid", json_object_new_uint64(res.not_asked[i].pid));
+			json_object_object_add(x, "client_id", json_object_new_uint64(res.not_asked[i].client_id));
+			json_object_object_add(x, "client_name", json_object_new_string(res.not_asked[i].client_name));
+			json_object_array_add(na, x);
+		}
+		json_object_object_add(o, "not_asked", na);
 		print_json(o);
 	} else {
 		printf("conversion %llu of %s [%s, +%s) to %s: %s (%llu participants, %llu bytes changed, %llu us)\n",
@@ -309,6 +340,9 @@ static int cmd_convert(struct gmem_client *c, char **argv)
 		for (size_t i = 0; i < res.n_unverified; i++)
 			printf("  unverified: pid %u (client %llu) voted yes and left before it acked\n",
 			       res.unverified[i].pid, (unsigned long long)res.unverified[i].client_id);
+		for (size_t i = 0; i < res.n_not_asked; i++)
+			printf("  not asked (forced): pid %u (client %llu)\n", res.not_asked[i].pid,
+			       (unsigned long long)res.not_asked[i].client_id);
 		for (size_t i = 0; i < res.n_revoked; i++)
 			printf("  revoked: a file of client %llu, mapped by pid %u, still mapped the range after the "
 			       "commit\n", (unsigned long long)res.revoked[i].client_id, res.revoked[i].pid);
@@ -602,7 +636,7 @@ static const struct command commands[] = {
 	{ "guests", "[--lost]", "list the guests you may see (--lost: those whose memory did not survive a restart)",
 	  0, 0, cmd_guests },
 	{ "forget", "GUEST", "drop a lost guest for good; its name is free again", 1, 1, cmd_forget },
-	{ "create", "GUEST SIZE [--granule 4K|2M]", "create a guest of SIZE bytes", 2, 2, cmd_create },
+	{ "create", "GUEST SIZE [--granule 4K|2M] [--node N]", "create a guest of SIZE bytes", 2, 2, cmd_create },
 	{ "destroy", "GUEST", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
 	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
 	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
@@ -631,6 +665,7 @@ static void usage(FILE *f)
 		   "  --socket PATH   gmemd's socket (default: $GMEM_SOCKET, else /run/gmem/gmemd.sock)\n"
 		   "  --json          machine-readable output\n"
 		   "  --granule G     create: 4K (default) or 2M\n"
+		   "  --node N        create: memory from NUMA node N only (kmod)\n"
 		   "  --zero          convert: discard the contents\n"
 		   "  --force         convert: kmod only, revoke without asking the participants\n"
 		   "  --lost          guests: list the lost guests\n"
@@ -647,11 +682,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_LOST };
+	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_LOST, OPT_NODE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "granule", required_argument, NULL, OPT_GRANULE },
+		{ "node", required_argument, NULL, OPT_NODE },
 		{ "zero", no_argument, NULL, OPT_ZERO },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "lost", no_argument, NULL, OPT_LOST },
@@ -682,6 +718,18 @@ int main(int argc, char **argv)
 			}
 			arg_granule_set = true;
 			break;
+		case OPT_NODE: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > 1023 || optarg[0] == '-') {
+				fprintf(stderr, "gmemctl: --node must be a node number (0-1023)\n");
+				return 2;
+			}
+			arg_node = (unsigned)v;
+			arg_node_set = true;
+			break;
+		}
 		case OPT_ZERO:
 			arg_zero = true;
 			break;
@@ -737,6 +785,10 @@ int main(int argc, char **argv)
 	if (nargs < cmd->min_args || nargs > cmd->max_args || (!cmd->fn && !command)) {
 		fprintf(stderr, "gmemctl: usage: gmemctl %s %s\n", cmd->name, cmd->args);
 		return EXIT_USAGE;
+	}
+	if (arg_node_set && cmd->fn != cmd_create) {
+		fprintf(stderr, "gmemctl: --node applies to create only\n");
+		return 2;
 	}
 	if (arg_granule_set && cmd->fn != cmd_create) {
 		fprintf(stderr, "gmemctl: --granule applies to create only\n");

@@ -56,10 +56,30 @@ GMEM_EXPORT int gmem_status(struct gmem_client *c, struct gmem_status *ret)
 	return 0;
 }
 
-GMEM_EXPORT int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
-				  struct gmem_guest_info *ret)
+GMEM_EXPORT int gmem_pool_nodes(struct gmem_client *c, struct gmem_node_info **ret, size_t *ret_n)
 {
-	struct gmem_create_args a = { .size = size, .granule = granule };
+	struct gmem_status_args a = { 0 };
+	struct gmem_status_reply r = { 0 };
+	int e = gmem_call(c, GMEM_OP_STATUS, &a, &r, NULL);
+	if (e < 0)
+		return e;
+	*ret = calloc(r.n_nodes ? r.n_nodes : 1, sizeof(**ret));
+	if (!*ret) {
+		gmem_fields_release(gmem_status_reply_fields, &r);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < r.n_nodes; i++)
+		(*ret)[i] = (struct gmem_node_info){ .node = (unsigned)r.nodes[i].node, .total = r.nodes[i].total,
+						     .free = r.nodes[i].free };
+	*ret_n = r.n_nodes;
+	gmem_fields_release(gmem_status_reply_fields, &r);
+	return 0;
+}
+
+static int create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule, bool on_node,
+		  unsigned node, struct gmem_guest_info *ret)
+{
+	struct gmem_create_args a = { .size = size, .granule = granule, .on_node = on_node, .node = node };
 	struct gmem_wire_guest r = { 0 };
 	int e = copy_name(a.name, sizeof(a.name), name);
 	if (e < 0)
@@ -68,6 +88,20 @@ GMEM_EXPORT int gmem_guest_create(struct gmem_client *c, const char *name, uint6
 	if (e == 0 && ret)
 		to_info(&r, ret);
 	return e;
+}
+
+GMEM_EXPORT int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
+				  struct gmem_guest_info *ret)
+{
+	return create(c, name, size, granule, false, 0, ret);
+}
+
+GMEM_EXPORT int gmem_guest_create_on_node(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
+					  unsigned node, struct gmem_guest_info *ret)
+{
+	if (node > GMEM_NODE_MAX)
+		return -EINVAL;
+	return create(c, name, size, granule, true, node, ret);
 }
 
 static int guest_op(struct gmem_client *c, enum gmem_op op, const char *name)

@@ -19,8 +19,13 @@
 #include "backend.h"
 #include "conversion.h"
 #include "gmem_pfn.h"
+#include "gmem-proto.h"
+#include "kmod-events.h"
 #include "log.h"
 #include "util.h"
+
+/* Ranges a pool query reads (the module takes at most 16 today). */
+#define GMEM_PFN_MAX_RANGES_QUERY 64
 
 /* First audit buffer: grows to what the module reports (it always says how many there are). */
 #define AUDIT_INITIAL 16
@@ -28,12 +33,34 @@
 struct backend {
 	int fd; /* /dev/gmem_pfn */
 	struct gmem_pfn_caps caps;
+	struct kmod_events *events; /* NULL when the module's events cannot be heard */
+	struct backend_guest *guests; /* ours, so that an event's module id gets a name */
 };
 
 struct backend_guest {
 	uint64_t module_id; /* the module's guest id */
 	uint64_t size;
+	char name[GMEM_NAME_MAX_LEN + 1];
+	struct backend_guest *next;
 };
+
+static const char *guest_name(void *ctx, uint64_t module_id)
+{
+	struct backend *b = ctx;
+	for (struct backend_guest *g = b->guests; g; g = g->next)
+		if (g->module_id == module_id)
+			return g->name;
+	return NULL;
+}
+
+static void unlink_guest(struct backend *b, struct backend_guest *g)
+{
+	for (struct backend_guest **p = &b->guests; *p; p = &(*p)->next)
+		if (*p == g) {
+			*p = g->next;
+			return;
+		}
+}
 
 static int kioctl(int fd, unsigned long req, void *arg)
 {
@@ -79,6 +106,10 @@ static int kmod_open(const struct backend_config *cfg, struct backend **ret)
 	}
 	if (cfg->pool_size)
 		log_notice("kmod backend: --pool-size is ignored: the pool is the ranges the module was given");
+	/* Without the events gmemd still enforces; it only cannot name who touched private memory. */
+	if (cfg->base && (b->caps.features & GMEM_PFN_FEAT_GENL) &&
+	    kmod_events_open(cfg->base, guest_name, b, &b->events) < 0)
+		log_warning("kmod backend: running without the module's events");
 	log_info("kmod backend: %s, ABI %u, features %#llx, %u ranges", path, b->caps.abi_version,
 		 (unsigned long long)b->caps.features, b->caps.nr_ranges);
 	*ret = b;
@@ -95,6 +126,7 @@ static void kmod_close(struct backend *b)
 {
 	if (!b)
 		return;
+	kmod_events_close(b->events);
 	close(b->fd);
 	free(b);
 }
@@ -109,12 +141,11 @@ static int granule_shift(uint64_t granule)
 }
 
 static int kmod_guest_create(struct backend *b, uint64_t id, const char *name, uint64_t size, uint64_t granule,
-			     struct backend_guest **ret)
+			     int node, struct backend_guest **ret)
 {
-	struct gmem_pfn_create_guest c = { .size = sizeof(c), .bytes = size, .node = -1, .cookie = id };
+	struct gmem_pfn_create_guest c = { .size = sizeof(c), .bytes = size, .node = node, .cookie = id };
 	int shift = granule_shift(granule);
 	int r;
-	(void)name;
 
 	if (shift < 0)
 		return shift;
@@ -129,6 +160,9 @@ static int kmod_guest_create(struct backend *b, uint64_t id, const char *name, u
 	}
 	g->module_id = c.guest_id;
 	g->size = size;
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->next = b->guests;
+	b->guests = g;
 	*ret = g;
 	return 0;
 }
@@ -140,12 +174,13 @@ static void kmod_guest_destroy(struct backend *b, struct backend_guest *g)
 	int r = kioctl(b->fd, GMEM_PFN_IOC_DESTROY_GUEST, &ref);
 	if (r < 0)
 		log_errno(LOG_ERR, r, "kmod backend: destroying module guest %llu", (unsigned long long)g->module_id);
+	unlink_guest(b, g);
 	free(g);
 }
 
 static void kmod_guest_release(struct backend *b, struct backend_guest *g)
 {
-	(void)b;
+	unlink_guest(b, g);
 	free(g); /* the module keeps the guest: a restarted gmemd finds it by its cookie */
 }
 
@@ -280,6 +315,34 @@ static uint64_t kmod_pool_used(struct backend *b)
 	return query_pool(b, &q) == 0 ? q.total_bytes - q.free_bytes : 0;
 }
 
+static size_t kmod_pool_nodes(struct backend *b, struct backend_node *out, size_t max)
+{
+	struct gmem_pfn_pool_range rg[GMEM_PFN_MAX_RANGES_QUERY];
+	struct gmem_pfn_query_pool q = {
+		.size = sizeof(q), .entry_size = sizeof(rg[0]), .ranges = (uint64_t)(uintptr_t)rg,
+		.capacity = GMEM_PFN_MAX_RANGES_QUERY,
+	};
+	size_t n = 0;
+
+	if (kioctl(b->fd, GMEM_PFN_IOC_QUERY_POOL, &q) < 0)
+		return 0;
+	for (uint32_t i = 0; i < q.count && i < GMEM_PFN_MAX_RANGES_QUERY; i++) {
+		if (rg[i].node < 0)
+			continue; /* given without @node: counted in the pool, not per node */
+		size_t j = 0;
+		while (j < n && out[j].node != rg[i].node)
+			j++;
+		if (j == n) {
+			if (n == max)
+				continue;
+			out[n++] = (struct backend_node){ .node = rg[i].node };
+		}
+		out[j].total += rg[i].bytes;
+		out[j].free += rg[i].free_bytes;
+	}
+	return n;
+}
+
 const struct backend_ops backend_kmod_ops = {
 	.name = "kmod",
 	.enforcing = true,
@@ -297,4 +360,5 @@ const struct backend_ops backend_kmod_ops = {
 	.guest_touched = kmod_guest_touched,
 	.pool_size = kmod_pool_size,
 	.pool_used = kmod_pool_used,
+	.pool_nodes = kmod_pool_nodes,
 };

@@ -74,12 +74,15 @@ static void memfd_close(struct backend *b)
 }
 
 static int memfd_guest_create(struct backend *b, uint64_t id, const char *name, uint64_t size, uint64_t granule,
-			      struct backend_guest **ret)
+			      int node, struct backend_guest **ret)
 {
-	struct backend_guest *g = calloc(1, sizeof(*g));
+	struct backend_guest *g;
 	char label[96];
 	int r;
 
+	if (node >= 0)
+		return -EOPNOTSUPP; /* the kernel places memfd pages; gmemd cannot pin them to a node here */
+	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
 	g->fd = -EBADF;

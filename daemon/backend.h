@@ -16,10 +16,12 @@ struct conv_range;
 
 struct backend;
 struct backend_guest;
+struct event_base;
 
 struct backend_config {
 	uint64_t pool_size; /* memfd: the byte budget; 0 = the backend's default */
 	const char *device; /* kmod: the control node; NULL = /dev/gmem_pfn */
+	struct event_base *base; /* the daemon's loop, for a backend's own events (kmod: the module's) */
 };
 
 /* Who a new file is for: reported back by the audit, so a finding can be pinned on a client. */
@@ -33,6 +35,11 @@ struct backend_audit_hit {
 	uint64_t holder_id, tag;
 	pid_t owner_pid, mapper_pid; /* they differ when the file was passed on and mapped by the receiver */
 	uint64_t offset, length;
+};
+
+struct backend_node {
+	int node;
+	uint64_t total, free;
 };
 
 struct backend_audit {
@@ -49,9 +56,10 @@ struct backend_ops {
 	int (*open)(const struct backend_config *cfg, struct backend **ret);
 	void (*close)(struct backend *b);
 
-	/* -ENOSPC when the pool cannot hold size bytes at granule alignment. */
+	/* -ENOSPC when the pool cannot hold size bytes at granule alignment. node: a NUMA node whose memory
+	 * to use, or -1 for any (-EOPNOTSUPP where the backend cannot choose, -EINVAL when it has none there). */
 	int (*guest_create)(struct backend *b, uint64_t id, const char *name, uint64_t size, uint64_t granule,
-			    struct backend_guest **ret);
+			    int node, struct backend_guest **ret);
 	/* Returns the guest's memory to the pool at once; holders' existing files read zeroes. */
 	void (*guest_destroy)(struct backend *b, struct backend_guest *g);
 	/* Drops gmemd's own handle and leaves the memory alone: at shutdown, holders keep what they map. */
@@ -82,6 +90,8 @@ struct backend_ops {
 
 	uint64_t (*pool_size)(struct backend *b);
 	uint64_t (*pool_used)(struct backend *b);
+	/* The pool per NUMA node, at most max entries: returns how many were written. NULL: no nodes. */
+	size_t (*pool_nodes)(struct backend *b, struct backend_node *out, size_t max);
 };
 
 /* NULL when no backend of that name was built in. */

@@ -5,6 +5,7 @@
  * requests.c's business.
  */
 #include "client.h"
+#include "conversion.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -174,6 +175,7 @@ void client_kill(struct client *c, const char *why)
 	c->dead = true;
 	event_del(c->read_ev);
 	event_del(c->write_ev);
+	conversion_client_leaving(c->m, c);
 	/* Give up what it held now, so other clients see it gone at once; memory is freed by the reaper. */
 	client_forget_guest(c, NULL);
 	list_del(&c->node);

@@ -73,6 +73,9 @@ struct conversion {
 	} prepare_cache;
 	struct gmem_wire_party *revoked; /* owned: files the audit revoked (GMEM_REFUSALS_MAX at most) */
 	size_t n_revoked;
+	bool force; /* kmod: nobody is asked; the backend's zap is the only way holders learn */
+	struct gmem_wire_party *not_asked; /* owned: force: who would have taken part (GMEM_REFUSALS_MAX) */
+	size_t n_not_asked, n_not_asked_total;
 	int64_t t0_us;
 	bool started, finished;
 	bool journaled, applied; /* its begin is in the journal; its map change is */
@@ -109,6 +112,7 @@ static void conv_free(struct conversion *cv)
 		cv->requester->n_converts--;
 	free(cv->prepare_cache.buf);
 	free(cv->revoked);
+	free(cv->not_asked);
 	free(cv->parts);
 	free(cv->tparts);
 	free(cv->ranges);
@@ -274,7 +278,9 @@ static void op_backend(struct twopc *t)
 	enum share_state st = cv->to_private ? SHARE_PRIVATE : SHARE_SHARED;
 
 	struct backend_audit audit = { 0 };
-	bool audited = cv->to_private && m->bops->enforcing;
+	/* A forced conversion asked nobody to let go, so a mapping that is still there broke no promise:
+	 * the zap alone takes the range away (holders fault), and no file is revoked for it. */
+	bool audited = cv->to_private && m->bops->enforcing && !cv->force;
 
 	t->backend_err = -m->bops->guest_convert(m->backend, g->mem, cv->eff, cv->n_eff, cv->to_private, cv->zero,
 						 audited ? &audit : NULL);
@@ -372,6 +378,8 @@ static void reply_requester(struct conversion *cv)
 	r.unverified = unv;
 	r.revoked = cv->revoked;
 	r.n_revoked = cv->n_revoked;
+	r.not_asked = cv->not_asked;
+	r.n_not_asked = cv->n_not_asked;
 
 	char *buf;
 	size_t len;
@@ -379,10 +387,11 @@ static void reply_requester(struct conversion *cv)
 	/* Reasons are the participants' text: escaped control characters take 6 bytes each, so many long
 	 * ones may not fit one datagram. Report fewer rather than leave the requester unanswered. */
 	while ((e = gmem_build_reply(cv->req_id, GMEM_OP_CONVERT, &r, &buf, &len)) == -EMSGSIZE &&
-	       (r.n_refusals || r.n_unverified || r.n_revoked)) {
+	       (r.n_refusals || r.n_unverified || r.n_revoked || r.n_not_asked)) {
 		r.n_refusals /= 2;
 		r.n_unverified /= 2;
 		r.n_revoked /= 2;
+		r.n_not_asked /= 2;
 	}
 	if (e == 0)
 		client_send(cv->requester, buf, len, -EBADF);
@@ -562,8 +571,9 @@ static int start(struct conversion *cv, char *errmsg, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	/* Checked again here: a process may have been attached while this conversion waited its turn. */
-	if (cv->to_private) {
+	/* Checked again here: a process may have been attached while this conversion waited its turn.
+	 * Forced, it is not asked anyway: it faults like every other holder. */
+	if (cv->to_private && !cv->force) {
 		r = pid_attach_check_private(g, cv->eff, cv->n_eff, errmsg, errlen);
 		if (r < 0)
 			return r;
@@ -580,17 +590,33 @@ static int start(struct conversion *cv, char *errmsg, size_t errlen)
 	cv->tparts = calloc(max ? max : 1, sizeof(*cv->tparts));
 	if (!cv->parts || !cv->tparts)
 		return -ENOMEM;
+	if (cv->force) {
+		cv->not_asked = calloc(GMEM_REFUSALS_MAX, sizeof(*cv->not_asked));
+		if (!cv->not_asked)
+			return -ENOMEM;
+	}
 	list_for_each(pos, &m->clients) {
 		struct client *c = list_entry(pos, struct client, node);
-		if (c == g->lease)
-			r = add_part(cv, c, TP_ROLE_VMM);
-		else if (client_touches(cv, c))
-			r = add_part(cv, c, TP_ROLE_DEVICE);
-		else
+		if (c != g->lease && !client_touches(cv, c))
 			continue;
+		if (cv->force) {
+			if (cv->n_not_asked < GMEM_REFUSALS_MAX) {
+				struct gmem_wire_party *na = &cv->not_asked[cv->n_not_asked++];
+				na->client_id = c->id;
+				na->pid = (uint64_t)c->pid;
+				snprintf(na->client_name, sizeof(na->client_name), "%s", c->name);
+			}
+			cv->n_not_asked_total++;
+			continue;
+		}
+		r = add_part(cv, c, c == g->lease ? TP_ROLE_VMM : TP_ROLE_DEVICE);
 		if (r < 0)
 			return r;
 	}
+	if (cv->force)
+		log_warning("conversion %llu of '%s' to %s is forced: %zu holders were not asked (requested by pid %d)",
+			    (unsigned long long)cv->seq, g->name, cv->to_private ? "private" : "shared",
+			    cv->n_not_asked_total, (int)cv->requester_pid);
 	for (size_t i = 0; i < cv->n_parts; i++)
 		cv->tparts[i].user = &cv->parts[i];
 
@@ -672,7 +698,7 @@ int conversion_request(struct manager *m, struct client *c, uint64_t req_id, str
 	}
 
 	/* Refused at once when it is clear already; start() checks again for what changed while queued. */
-	if (a->target == GMEM_PRIVATE) {
+	if (a->target == GMEM_PRIVATE && !a->force) {
 		int r = pid_attach_check_private(g, (const struct conv_range *)a->ranges, a->n_ranges, errmsg, errlen);
 		if (r < 0)
 			return r;
@@ -691,6 +717,7 @@ int conversion_request(struct manager *m, struct client *c, uint64_t req_id, str
 	cv->req_id = req_id;
 	cv->to_private = a->target == GMEM_PRIVATE;
 	cv->zero = a->content == 1;
+	cv->force = a->force;
 	cv->t0_us = now_us();
 	cv->ranges = calloc(a->n_ranges, sizeof(*cv->ranges));
 	cv->timer = evtimer_new(m->base, on_timer, cv);
@@ -838,11 +865,31 @@ void conversion_client_gone(struct manager *m, struct client *c)
 		/* Its yes stands, but nobody can ask it any more whether it let go: on a backend that can, all
 		 * its files of the guest are revoked when the commit is applied (not if it aborts). */
 		struct conv_part *p = tp->user;
-		if (cv->to_private && m->bops->holder_revoke && (tp->state == TPP_YES || tp->state == TPP_COMMITTING) &&
-		    audit_client_files(c, cv->g, &p->gone_files, &p->n_gone_files) < 0)
+		if (!(tp->state == TPP_YES || tp->state == TPP_COMMITTING)) {
+			free(p->gone_files); /* it had not voted yes: the conversion aborts, nothing to revoke */
+			p->gone_files = NULL;
+			p->n_gone_files = 0;
+		}
+		twopc_event(&cv->tp, tp->state == TPP_INVITED ? TE_GONE_UNVOTED : TE_GONE_VOTED, tp);
+	}
+}
+
+void conversion_client_leaving(struct manager *m, struct client *c)
+{
+	/* client_kill drops the holder records at once, the reaper runs conversion_client_gone later: the
+	 * files must be remembered here or the yes-voter that left would keep them. */
+	list_for_each(pos, &m->active) {
+		struct conversion *cv = list_entry(pos, struct conversion, active_node);
+		struct twopc_part *tp = find_part(cv, c);
+		if (!tp || !cv->to_private || !m->bops->holder_revoke)
+			continue;
+		struct conv_part *p = tp->user;
+		if (tp->state != TPP_YES && tp->state != TPP_COMMITTING)
+			continue;
+		free(p->gone_files);
+		if (audit_client_files(c, cv->g, &p->gone_files, &p->n_gone_files) < 0)
 			log_errno(LOG_CRIT, -ENOMEM, "conversion %llu: cannot remember the files of client %llu",
 				  (unsigned long long)cv->seq, (unsigned long long)c->id);
-		twopc_event(&cv->tp, tp->state == TPP_INVITED ? TE_GONE_UNVOTED : TE_GONE_VOTED, tp);
 	}
 }
 

@@ -41,6 +41,9 @@ int conversion_ack(struct manager *m, struct client *c, const struct gmem_ack_ar
  * manager's reaper, on a fresh stack, never from inside a send: a failed send inside an engine callback
  * must not re-enter the conversions it is part of. */
 void conversion_client_gone(struct manager *m, struct client *c);
+/* A client is being dropped: before its holder records go, the conversions it voted yes in copy the
+ * backend ids of its files, to revoke them when the commit is applied. Touches no conversion's state. */
+void conversion_client_leaving(struct manager *m, struct client *c);
 /* The guest is being destroyed: conversions not yet decided abort, decided ones end now. */
 void conversion_guest_gone(struct manager *m, struct guest *g);
 /* gmemd is stopping: frees the guest's conversions without a word to anyone. */

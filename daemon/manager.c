@@ -186,7 +186,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 		r = log_errno(LOG_ERR, -errno, "state dir %s", cfg->state_dir);
 		goto fail;
 	}
-	struct backend_config bc = { .pool_size = cfg->pool_size, .device = cfg->kmod_device };
+	struct backend_config bc = { .pool_size = cfg->pool_size, .device = cfg->kmod_device, .base = m->base };
 	r = m->bops->open(&bc, &m->backend);
 	if (r < 0) {
 		log_error("backend '%s' failed to start; not falling back to another backend", cfg->backend);

@@ -129,6 +129,15 @@ static int op_status(struct req *q)
 		r->touched += m->bops->guest_touched(m->backend, g->mem);
 	}
 	r->clients = m->n_clients;
+	if (m->bops->pool_nodes) {
+		struct backend_node nodes[GMEM_NODES_MAX];
+		size_t n = m->bops->pool_nodes(m->backend, nodes, GMEM_NODES_MAX);
+		r->nodes = n ? calloc(n, sizeof(*r->nodes)) : NULL;
+		for (size_t i = 0; r->nodes && i < n; i++)
+			r->nodes[i] = (struct gmem_wire_node){ .node = (uint64_t)nodes[i].node, .total = nodes[i].total,
+							       .free = nodes[i].free };
+		r->n_nodes = r->nodes ? n : 0;
+	}
 	return 0;
 }
 
@@ -179,7 +188,8 @@ static int op_create(struct req *q)
 		free(g);
 		return r;
 	}
-	r = m->bops->guest_create(m->backend, g->id, g->name, g->size, g->granule, &g->mem);
+	r = m->bops->guest_create(m->backend, g->id, g->name, g->size, g->granule, a->on_node ? (int)a->node : -1,
+				  &g->mem);
 	if (r < 0)
 		sharemap_free(g->map);
 	if (r == -ENOSPC) {
@@ -187,6 +197,12 @@ static int op_create(struct req *q)
 		return req_fail(q, r, "the pool has no room for %llu bytes (%llu of %llu in use)",
 				(unsigned long long)a->size, (unsigned long long)m->bops->pool_used(m->backend),
 				(unsigned long long)m->bops->pool_size(m->backend));
+	}
+	if (r < 0 && a->on_node && (r == -EINVAL || r == -EOPNOTSUPP)) {
+		free(g);
+		if (r == -EOPNOTSUPP)
+			return req_fail(q, r, "the %s backend cannot place a guest on a node", m->bops->name);
+		return req_fail(q, r, "the pool has no range on node %llu", (unsigned long long)a->node);
 	}
 	if (r < 0) {
 		free(g);

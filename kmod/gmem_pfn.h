@@ -26,7 +26,8 @@
 #define GMEM_PFN_MAX_GUESTS 1024
 #define GMEM_PFN_MAX_HOLDERS 256
 
-#if defined(GMEM_PFN_TEST_NO_ZAP) || defined(GMEM_PFN_TEST_NO_AUDIT) || defined(GMEM_PFN_TEST_NO_SCRUB)
+#if defined(GMEM_PFN_TEST_NO_ZAP) || defined(GMEM_PFN_TEST_NO_AUDIT) || defined(GMEM_PFN_TEST_NO_SCRUB) || \
+	defined(GMEM_PFN_TEST_ABI)
 #define GMEM_PFN_TEST_BUILD 1
 #else
 #define GMEM_PFN_TEST_BUILD 0

@@ -73,7 +73,11 @@ static long gmem_ioc_caps(void __user *uarg)
 	if (c.reserved)
 		return -EINVAL;
 	c.size = sizeof(c);
+#ifdef GMEM_PFN_TEST_ABI
+	c.abi_version = GMEM_PFN_TEST_ABI;
+#else
 	c.abi_version = GMEM_PFN_ABI_VERSION;
+#endif
 	c.features = GMEM_PFN_FEAT_GENL | GMEM_PFN_FEAT_PREFAULT | GMEM_PFN_FEAT_ZERO_ON_CONVERT;
 	if (GMEM_PFN_HAVE_PMD)
 		c.features |= GMEM_PFN_FEAT_PMD_MAPPINGS;

@@ -96,6 +96,12 @@ struct gmem_hello_reply {
 struct gmem_status_args {
 	char unused;
 };
+#define GMEM_NODES_MAX 64   /* NUMA nodes a status reply lists */
+#define GMEM_NODE_MAX 1023  /* highest node number create accepts */
+struct gmem_wire_node {
+	uint64_t node;
+	uint64_t total, free; /* bytes of the pool's ranges on that node */
+};
 struct gmem_status_reply {
 	char server[GMEM_NAME_MAX + 1];
 	char backend[16];
@@ -105,6 +111,8 @@ struct gmem_status_reply {
 	uint64_t touched;
 	uint64_t guests;
 	uint64_t clients;
+	struct gmem_wire_node *nodes; /* kmod: the pool per NUMA node (ranges given with @node) */
+	size_t n_nodes;
 };
 
 struct gmem_guest_args { /* destroy, lease, release */
@@ -118,6 +126,8 @@ struct gmem_create_args {
 	char name[GMEM_NAME_MAX + 1];
 	uint64_t size;
 	uint64_t granule;
+	bool on_node; /* kmod: take the memory from `node`'s ranges only */
+	uint64_t node;
 };
 struct gmem_wire_guest {
 	uint64_t id;
@@ -230,6 +240,8 @@ struct gmem_convert_reply {
 	size_t n_unverified;
 	struct gmem_wire_party *revoked; /* kmod: kept a mapping through the commit; pid = who mapped it */
 	size_t n_revoked;
+	struct gmem_wire_party *not_asked; /* force: the participants it did not ask */
+	size_t n_not_asked;
 };
 
 struct gmem_vote_args {

@@ -44,6 +44,13 @@ const struct gmem_field gmem_hello_reply_fields[] = {
 	GMEM_FIELD_END,
 };
 
+static const struct gmem_field wire_node_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_node, node, "node", 0, GMEM_NODE_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_node, total, "total", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_node, free, "free", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_status_reply_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_status_reply, server, "server", 0, 0),
 	GMEM_FIELD_STRING(struct gmem_status_reply, backend, "backend", 0, 0),
@@ -53,6 +60,8 @@ const struct gmem_field gmem_status_reply_fields[] = {
 	GMEM_FIELD_U64(struct gmem_status_reply, touched, "touched", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_U64(struct gmem_status_reply, guests, "guests", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_U64(struct gmem_status_reply, clients, "clients", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_ARRAY(struct gmem_status_reply, nodes, n_nodes, "nodes", struct gmem_wire_node, wire_node_fields,
+			 GMEM_NODES_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 
@@ -65,6 +74,8 @@ const struct gmem_field gmem_create_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_create_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, size, "size", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, granule, "granule", GMEM_GRANULE_4K, GMEM_GRANULE_2M, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_BOOL(struct gmem_create_args, on_node, "on_node", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_create_args, node, "node", 0, GMEM_NODE_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 
@@ -213,6 +224,8 @@ const struct gmem_field gmem_convert_reply_fields[] = {
 	GMEM_FIELD_ARRAY(struct gmem_convert_reply, unverified, n_unverified, "unverified",
 			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_ARRAY(struct gmem_convert_reply, revoked, n_revoked, "revoked",
+			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_ARRAY(struct gmem_convert_reply, not_asked, n_not_asked, "not_asked",
 			 struct gmem_wire_party, party_fields, GMEM_REFUSALS_MAX, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };

@@ -12,11 +12,13 @@ scale=${GMEM_TEST_TIMEOUT_SCALE:-1}
 limit=$(awk -v s="$scale" 'BEGIN { printf "%d", 90 * s }')
 
 # 64 MiB reserved at 512 MiB: inside the 1 GiB of RAM qemu backs (past the end, writes would vanish).
+# $GMEM_VM_QEMU_ARGS (split on spaces) and $GMEM_VM_APPEND add to qemu's arguments and the kernel's
+# command line (the two-node NUMA guest of vm-gmemd-numa).
 memmap='memmap=64M$0x20000000'
 start=$(date +%s.%N)
 timeout -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-user-config -display none -serial stdio \
-	-monitor none -accel tcg -smp 1 -m 1G -no-reboot -kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-	-append "console=ttyS0 $memmap panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet" \
+	-monitor none -accel tcg -smp 1 -m 1G ${GMEM_VM_QEMU_ARGS:-} -no-reboot -kernel "/boot/vmlinuz-$kver" \
+	-initrd "$initrd" -append "console=ttyS0 $memmap ${GMEM_VM_APPEND:-} panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet" \
 	</dev/null 2>&1 | tr -d '\r' >"$log" || true
 secs=$(echo "$(date +%s.%N) - $start" | bc)
 cat "$log"

@@ -183,6 +183,18 @@ struct gmem_guest_info {
  */
 int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
 		      struct gmem_guest_info *ret);
+/* The same, with the memory taken from NUMA node `node` only (kmod backend; ranges given with @node).
+ * Return: as gmem_guest_create, and -EINVAL (no range on that node), -EOPNOTSUPP (memfd backend). */
+int gmem_guest_create_on_node(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
+			      unsigned node, struct gmem_guest_info *ret);
+
+/* The pool per NUMA node (kmod backend, ranges given with @node); none elsewhere. */
+struct gmem_node_info {
+	unsigned node;
+	uint64_t total, free; /* bytes */
+};
+/* *ret is malloc'd (free it), *ret_n may be 0. Return: 0 or -errno. */
+int gmem_pool_nodes(struct gmem_client *c, struct gmem_node_info **ret, size_t *ret_n);
 /*
  * Destroys a guest: its memory goes back to the pool at once. Clients still holding its files are sent
  * GMEM_EVENT_GUEST_DESTROYED; on the memfd backend their files then read zeroes (never another guest's
@@ -380,6 +392,8 @@ struct gmem_convert_result {
 	size_t n_unverified;
 	struct gmem_party *revoked; /* kmod: files revoked for keeping a mapping (pid: who mapped) */
 	size_t n_revoked;
+	struct gmem_party *not_asked; /* GMEM_CONVERT_FORCE: the holders it did not ask (they fault) */
+	size_t n_not_asked;
 };
 /* Frees the arrays inside (not r itself). */
 void gmem_convert_result_free(struct gmem_convert_result *r);
