@@ -29,3 +29,7 @@ t "load" insmod $ko ranges=$GMEM_VM_RANGES
 t "/dev/mem cannot reach the claimed range" sh -c '! devmem 0x20000000 32'
 t "range claimed in /proc/iomem" grep -q gmem_pfn /proc/iomem
 t "control node exists" test -c /dev/gmem_pfn
+# The live write-back memremap makes PAT hand user mappings write-back, not uncached-minus.
+mount -t debugfs debugfs /sys/kernel/debug
+t "range is write-back for PAT" grep -q '0x0000000020000000-0x0000000024000000\] write-back' \
+	/sys/kernel/debug/x86/pat_memtype_list
