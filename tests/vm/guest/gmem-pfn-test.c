@@ -721,13 +721,13 @@ static int t_pmd(void)
 	struct gmem_pfn_caps c = { .size = sizeof(c) };
 	struct gmem_pfn_query_guest q;
 	unsigned char *p;
-	uint64_t g, f0;
+	uint64_t g, f0, hid = 0;
 	int fd;
 
 	CHECK(xioctl(ctl, GMEM_PFN_IOC_QUERY_CAPS, &c) == 0);
 	CHECK(!!(c.features & GMEM_PFN_FEAT_PMD_MAPPINGS) == kernel_has_pmd(), "caps and kernel disagree");
 	CHECK(create_guest(4 * MB, 21, 0, 8, &g) == 0);
-	fd = new_holder(g, 1, 0, 0, NULL);
+	fd = new_holder(g, 1, 0, 0, &hid);
 	p = map(fd, 4 * MB, 0);
 	CHECK(p);
 	if (kernel_has_pmd())
@@ -752,6 +752,9 @@ static int t_pmd(void)
 	CHECK(probe(p + 3 * MB + 17, false, 0, NULL) == SIGBUS && probe_addr == p + 3 * MB + 17);
 	CHECK(probe(p + 100, false, 0, NULL) == 0 && faults_of(g) == f0 + 1, "first granule refaulted");
 	CHECK(munmap(p + 2 * MB, 2 * MB) == 0, "split at a granule boundary");
+	/* Revoking zaps a PMD as well as PTEs. */
+	CHECK(revoke_holder(g, hid) == 0);
+	CHECK(probe(p + 100, false, 0, NULL) == SIGBUS, "revoked holder still maps its PMD/PTE");
 	munmap(p, 2 * MB);
 	close(fd);
 	return destroy_guest(g);
