@@ -18,7 +18,7 @@ timeout -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-user-config -display no
 	-monitor none -accel tcg -smp "${GMEM_VM_SMP:-1}" -m 1G -no-reboot -kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 	-append "console=ttyS0 $memmap panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet" \
 	</dev/null 2>&1 | tr -d '\r' >"$log" || true
-secs=$(echo "$(date +%s.%N) - $start" | bc)
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 cat "$log"
 printf 'vm: %s booted, tested and powered off in %.1f s\n' "$kver" "$secs"
 

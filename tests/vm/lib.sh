@@ -50,5 +50,5 @@ vm_build_module() {
 		return 1
 	fi
 	printf 'vm: module built for %s in %.1f s (W=1 -Werror, C=2)%s\n' "$kver" \
-		"$(echo "$(date +%s.%N) - $start" | bc)" "${*:+ with $*}"
+		"$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" "${*:+ with $*}"
 }

@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$kernel" ] && [ -n "$workdir" ] && [ -n "$src" ] || { echo "run.sh: --kernel, --workdir, --kmod-src" >&2; exit 2; }
 
-for tool in qemu-system-x86_64 busybox cpio make gcc sparse bc; do
+for tool in qemu-system-x86_64 busybox cpio make gcc sparse; do
 	command -v "$tool" >/dev/null || vm_skip "$tool is missing (contrib/dev/install-deps vm)"
 done
 kver=$(vm_kver "$kernel") || vm_skip "Debian's $kernel cloud kernel and headers are not installed (contrib/dev/install-deps vm)"
