@@ -806,6 +806,27 @@ static int t_prefault(void)
 	return destroy_guest(g);
 }
 
+/* The VmFlags line of the mapping that starts at addr in /proc/self/smaps ("" if none). */
+static void vmflags_of(void *addr, char *out, size_t len)
+{
+	char line[512], start[32];
+	bool here = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	out[0] = 0;
+	snprintf(start, sizeof(start), "%lx-", (unsigned long)(uintptr_t)addr);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			here = !strncmp(line, start, strlen(start));
+		else if (here && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(out, len, "%s", line + 8);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
 /* Wrong sizes, overflowing ranges, unknown commands, bad flags: errors, never a WARN or oops. */
 static int t_hostile_ioctl(void)
 {
@@ -898,6 +919,14 @@ static int t_hostile_ioctl(void)
 	p = map(fd, 4 * PG, 0);
 	CHECK(p);
 	p[0] = 0x5a;
+	{
+		char fl[512];
+		const char *want[] = { " pf", " io", " de", " dd", " dc", " sh" };
+
+		vmflags_of(p, fl, sizeof(fl));
+		for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+			CHECK(strstr(fl, want[k]), "VmFlags lack%s: %s", want[k], fl);
+	}
 	CHECK(mremap(p, 4 * PG, 8 * PG, 0) == MAP_FAILED, "mremap grew a mapping");
 	{
 		void *dst = mmap(NULL, 4 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
