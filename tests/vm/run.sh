@@ -7,6 +7,7 @@
 #   --expect-fail NAME    the control's verdict: test NAME must fail (repeatable)
 #   --no-pfn-test         load the module but skip gmem-pfn-test (for other suites' runs)
 #   --smp N               vCPUs (default 1; 2 makes the race test race for real)
+#   --no-sparse           build without sparse (the controls: vm-6.1 already runs it on the same sources)
 #   --bin/--dyn-bin/--script/--file/--env   passed to mkinitramfs.sh (-b -d -s -f -e)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
 	--expect-fail) expect+=("$2"); shift ;;
 	--no-pfn-test) pfn=0 ;;
 	--smp) export GMEM_VM_SMP=$2; shift ;;
+	--no-sparse) export VM_SPARSE=0 ;;
 	--bin) extra+=(-b "$2"); shift ;;
 	--dyn-bin) extra+=(-d "$2"); shift ;;
 	--script) extra+=(-s "$2"); shift ;;
