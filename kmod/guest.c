@@ -91,7 +91,7 @@ struct gmem_guest *gmem_guest_get(u64 id)
 
 int gmem_guest_create(const struct gmem_pfn_create_guest *req, u64 *ret_id)
 {
-	u64 nr_granules;
+	u64 nr_granules, total, free;
 	struct gmem_guest *g;
 	int r;
 
@@ -105,8 +105,14 @@ int gmem_guest_create(const struct gmem_pfn_create_guest *req, u64 *ret_id)
 	if (req->node < NUMA_NO_NODE)
 		return -EINVAL;
 	nr_granules = req->bytes >> req->granule_shift;
-	/* No guest can be bigger than the pool; this also keeps every count below in range. */
-	if (req->bytes > (u64)GMEM_PFN_MAX_RANGES << 40)
+	/*
+	 * Before allocating anything sized by the request: a guest cannot be bigger than the free pool
+	 * (the allocation below checks again, under the lock), and the bitmap API counts in unsigned int.
+	 */
+	mutex_lock(&gmem_lock);
+	gmem_pool_stats(&total, &free);
+	mutex_unlock(&gmem_lock);
+	if (req->bytes > free || nr_granules > UINT_MAX)
 		return -ENOSPC;
 
 	g = kzalloc(sizeof(*g), GFP_KERNEL);

@@ -131,8 +131,6 @@ static int gmem_holder_mmap(struct file *file, struct vm_area_struct *vma)
 	/* vmf_insert_pfn() BUG()s on copy-on-write mappings: only MAP_SHARED. */
 	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
-	if (vma->vm_pgoff > (U64_MAX >> PAGE_SHIFT))
-		return -ERANGE;
 	r = gmem_guest_check_range(g, off, len);
 	if (r)
 		return r;

@@ -68,6 +68,9 @@ static int gmem_parse_range(char *item, struct gmem_range *r)
 	}
 	if (!bytes || !PAGE_ALIGNED(base) || !PAGE_ALIGNED(bytes) || base + bytes < base)
 		return -EINVAL;
+	/* The page bitmap counts in unsigned int: 16 TiB per range at most. */
+	if ((bytes >> PAGE_SHIFT) > UINT_MAX)
+		return -E2BIG;
 	r->base = base;
 	r->bytes = bytes;
 	r->nid = nid;

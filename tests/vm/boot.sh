@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots a Debian kernel with an initramfs under qemu (software emulation) and judges the run by the
 # console, never by qemu's exit status (qemu exits 0 after a panic too).
-#   boot.sh KVER INITRD LOG [EXPECT_FAIL...]
+#   boot.sh KVER INITRD LOG [EXPECT_FAIL...]    (GMEM_VM_SMP: vCPUs, default 1)
 # Without EXPECT_FAIL: passes when the console has "GMEM-VM-RESULT: PASS". With it (a negative
 # control): passes when the run completed and each named test printed "not ok - NAME".
 # Either way the console must be free of BUG:/WARNING:/Oops/Call Trace/panic.
@@ -17,10 +17,11 @@ limit=$(awk -v s="$scale" 'BEGIN { printf "%d", 90 * s }')
 memmap='memmap=64M$0x20000000'
 start=$(date +%s.%N)
 timeout -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-user-config -display none -serial stdio \
-	-monitor none -accel tcg -smp 1 -m 1G ${GMEM_VM_QEMU_ARGS:-} -no-reboot -kernel "/boot/vmlinuz-$kver" \
-	-initrd "$initrd" -append "console=ttyS0 $memmap ${GMEM_VM_APPEND:-} panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet" \
+	-monitor none -accel tcg -smp "${GMEM_VM_SMP:-1}" -m 1G ${GMEM_VM_QEMU_ARGS:-} -no-reboot \
+	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
+	-append "console=ttyS0 $memmap ${GMEM_VM_APPEND:-} panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet" \
 	</dev/null 2>&1 | tr -d '\r' >"$log" || true
-secs=$(echo "$(date +%s.%N) - $start" | bc)
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 cat "$log"
 printf 'vm: %s booted, tested and powered off in %.1f s\n' "$kver" "$secs"
 

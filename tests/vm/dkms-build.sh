@@ -42,7 +42,7 @@ for kernel in 6.1 6.12; do
 	got=$(modinfo -F vermagic "$ko" | cut -d' ' -f1)
 	[ "$got" = "$kver" ] || { echo "dkms: $ko is for '$got', not $kver" >&2; exit 1; }
 	[ "$(modinfo -F version "$ko")" = "$version" ] || { echo "dkms: module version differs" >&2; exit 1; }
-	printf 'dkms: built gmem-pfn %s for %s in %.1f s\n' "$version" "$kver" "$(echo "$(date +%s.%N) - $start" | bc)"
+	printf 'dkms: built gmem-pfn %s for %s in %.1f s\n' "$version" "$kver" "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
 	built=$((built + 1))
 done
 [ $built -eq 2 ]

@@ -6,6 +6,8 @@
 #   --switch VAR=y        build the module with a test-only switch (a negative control)
 #   --expect-fail NAME    the control's verdict: test NAME must fail (repeatable)
 #   --no-pfn-test         load the module but skip gmem-pfn-test (for other suites' runs)
+#   --smp N               vCPUs (default 1; 2 makes the race test race for real)
+#   --no-sparse           build without sparse (the controls: vm-6.1 already runs it on the same sources)
 #   --bin/--dyn-bin/--script/--file/--env   passed to mkinitramfs.sh (-b -d -s -f -e)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +25,8 @@ while [ $# -gt 0 ]; do
 	--switch) switches+=("$2"); shift ;;
 	--expect-fail) expect+=("$2"); shift ;;
 	--no-pfn-test) pfn=0 ;;
+	--smp) export GMEM_VM_SMP=$2; shift ;;
+	--no-sparse) export VM_SPARSE=0 ;;
 	--bin) extra+=(-b "$2"); shift ;;
 	--dyn-bin) extra+=(-d "$2"); shift ;;
 	--script) extra+=(-s "$2"); shift ;;
@@ -34,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$kernel" ] && [ -n "$workdir" ] && [ -n "$src" ] || { echo "run.sh: --kernel, --workdir, --kmod-src" >&2; exit 2; }
 
-for tool in qemu-system-x86_64 busybox cpio make gcc sparse bc; do
+for tool in qemu-system-x86_64 busybox cpio make gcc sparse; do
 	command -v "$tool" >/dev/null || vm_skip "$tool is missing (contrib/dev/install-deps vm)"
 done
 kver=$(vm_kver "$kernel") || vm_skip "Debian's $kernel cloud kernel and headers are not installed (contrib/dev/install-deps vm)"

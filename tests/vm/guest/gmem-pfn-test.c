@@ -14,6 +14,8 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -230,9 +232,10 @@ static pid_t fork_child(void)
 
 /* ---------- touching memory that may fault ---------- */
 
-static sigjmp_buf probe_jmp;
-static volatile sig_atomic_t probe_sig;
-static void *volatile probe_addr;
+/* Per thread: SIGBUS and SIGSEGV from a touch go to the thread that touched. */
+static __thread sigjmp_buf probe_jmp;
+static __thread volatile sig_atomic_t probe_sig;
+static __thread void *volatile probe_addr;
 
 static void probe_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -406,6 +409,27 @@ static int t_caps(void)
 	CHECK(rg[0].base == 0x20000000 && rg[0].bytes == POOL_BYTES, "%llx", (unsigned long long)rg[0].base);
 	CHECK(stat("/dev/gmem_pfn", &st) == 0 && (st.st_mode & 0777) == 0600, "%o", st.st_mode);
 	return 0;
+}
+
+/* The load script wrote a pattern at the pool's start before the load: the module scrubbed it. */
+static int t_scrub_on_claim(void)
+{
+	struct gmem_pfn_query_guest q;
+	struct gmem_pfn_extent e;
+	uint32_t *p;
+	uint64_t g;
+	int fd;
+
+	CHECK(create_guest(PG, 12, 0, 14, &g) == 0);
+	CHECK(query_guest(g, &q, &e, 1) == 0 && q.count == 1 && e.phys == 0x20000000, "%#llx",
+	      (unsigned long long)e.phys);
+	fd = new_holder(g, 1, 0, 0, NULL);
+	p = map(fd, PG, 0);
+	CHECK(p);
+	CHECK(p[0] == 0, "the pool's first word is %#x after the load", p[0]);
+	munmap(p, PG);
+	close(fd);
+	return destroy_guest(g);
 }
 
 /* Two processes map one guest through two holder files and see each other's writes. */
@@ -697,13 +721,13 @@ static int t_pmd(void)
 	struct gmem_pfn_caps c = { .size = sizeof(c) };
 	struct gmem_pfn_query_guest q;
 	unsigned char *p;
-	uint64_t g, f0;
+	uint64_t g, f0, hid = 0;
 	int fd;
 
 	CHECK(xioctl(ctl, GMEM_PFN_IOC_QUERY_CAPS, &c) == 0);
 	CHECK(!!(c.features & GMEM_PFN_FEAT_PMD_MAPPINGS) == kernel_has_pmd(), "caps and kernel disagree");
 	CHECK(create_guest(4 * MB, 21, 0, 8, &g) == 0);
-	fd = new_holder(g, 1, 0, 0, NULL);
+	fd = new_holder(g, 1, 0, 0, &hid);
 	p = map(fd, 4 * MB, 0);
 	CHECK(p);
 	if (kernel_has_pmd())
@@ -728,6 +752,9 @@ static int t_pmd(void)
 	CHECK(probe(p + 3 * MB + 17, false, 0, NULL) == SIGBUS && probe_addr == p + 3 * MB + 17);
 	CHECK(probe(p + 100, false, 0, NULL) == 0 && faults_of(g) == f0 + 1, "first granule refaulted");
 	CHECK(munmap(p + 2 * MB, 2 * MB) == 0, "split at a granule boundary");
+	/* Revoking zaps a PMD as well as PTEs. */
+	CHECK(revoke_holder(g, hid) == 0);
+	CHECK(probe(p + 100, false, 0, NULL) == SIGBUS, "revoked holder still maps its PMD/PTE");
 	munmap(p, 2 * MB);
 	close(fd);
 	return destroy_guest(g);
@@ -777,6 +804,27 @@ static int t_prefault(void)
 	munmap(p, 16 * PG), munmap(other, 16 * PG);
 	close(fd), close(fd2);
 	return destroy_guest(g);
+}
+
+/* The VmFlags line of the mapping that starts at addr in /proc/self/smaps ("" if none). */
+static void vmflags_of(void *addr, char *out, size_t len)
+{
+	char line[512], start[32];
+	bool here = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	out[0] = 0;
+	snprintf(start, sizeof(start), "%lx-", (unsigned long)(uintptr_t)addr);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			here = !strncmp(line, start, strlen(start));
+		else if (here && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(out, len, "%s", line + 8);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
 }
 
 /* Wrong sizes, overflowing ranges, unknown commands, bad flags: errors, never a WARN or oops. */
@@ -871,6 +919,14 @@ static int t_hostile_ioctl(void)
 	p = map(fd, 4 * PG, 0);
 	CHECK(p);
 	p[0] = 0x5a;
+	{
+		char fl[512];
+		const char *want[] = { " pf", " io", " de", " dd", " dc", " sh" };
+
+		vmflags_of(p, fl, sizeof(fl));
+		for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+			CHECK(strstr(fl, want[k]), "VmFlags lack%s: %s", want[k], fl);
+	}
 	CHECK(mremap(p, 4 * PG, 8 * PG, 0) == MAP_FAILED, "mremap grew a mapping");
 	{
 		void *dst = mmap(NULL, 4 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -939,6 +995,67 @@ static void on_guest(struct nlattr **tb, int cmd, void *arg)
 		s->revoked = !!tb[GMEM_PFN_A_HOLDER_REVOKED];
 		s->mappings = (int)nla_get_u32(tb[GMEM_PFN_A_HOLDER_NR_MAPPINGS]);
 	}
+}
+
+/*
+ * Sends raw bytes after a netlink header addressed to the family (for malformed messages libnl would
+ * not build) and returns the error of the kernel's ack.
+ */
+static int raw_genl(const void *payload, size_t len)
+{
+	struct {
+		struct nlmsghdr nh;
+		char body[64];
+	} req = { 0 };
+	char buf[512];
+	struct sockaddr_nl kern = { .nl_family = AF_NETLINK };
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC), r = -EPROTO;
+	ssize_t n;
+
+	if (fd < 0 || len > sizeof(req.body))
+		goto out;
+	req.nh.nlmsg_len = NLMSG_LENGTH(len);
+	req.nh.nlmsg_type = (uint16_t)family_id;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.nh.nlmsg_seq = 1;
+	memcpy(req.body, payload, len);
+	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kern, sizeof(kern)) < 0)
+		goto out;
+	/* A request that succeeds gets its reply first, then the ack. */
+	for (int i = 0; i < 4; i++) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR) {
+			r = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			break;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int t_genl_raw(void)
+{
+	struct genlmsghdr gh = { .cmd = GMEM_PFN_CMD_POOL_GET, .version = GMEM_PFN_GENL_VERSION };
+	struct {
+		struct genlmsghdr gh;
+		struct nlattr na;
+		uint64_t v;
+	} m = { .gh = gh, .na = { .nla_len = 200, .nla_type = GMEM_PFN_A_GUEST_ID } };
+	int r;
+
+	CHECK(nl_open() && family_id > 0);
+	CHECK((r = raw_genl(&gh, sizeof(gh))) == 0, "a well-formed request: %d", r);
+	CHECK((r = raw_genl(&gh, 2)) == -EINVAL, "truncated genl header: %d", r);
+	gh.reserved = 7;
+	CHECK((r = raw_genl(&gh, sizeof(gh))) == -EINVAL, "reserved header bytes: %d", r);
+	m.gh.cmd = GMEM_PFN_CMD_GUEST_GET;
+	CHECK((r = raw_genl(&m, sizeof(m))) == -EINVAL, "attribute longer than the message: %d", r);
+	m.na.nla_len = 3;
+	CHECK((r = raw_genl(&m, sizeof(m))) == -EINVAL, "attribute shorter than its header: %d", r);
+	return 0;
 }
 
 /* The family's queries as root, and hostile messages: unknown commands and attributes, bad types. */
@@ -1150,6 +1267,75 @@ static int t_events(void)
 	return 0;
 }
 
+struct racer {
+	unsigned char *p;
+	volatile bool stop;
+	volatile unsigned long ok, bus;
+};
+
+static void *race_touch(void *arg)
+{
+	struct racer *r = arg;
+	unsigned int i = 0;
+
+	while (!r->stop) {
+		if (probe(r->p + (i++ % 16) * PG, false, 0, NULL) == 0)
+			r->ok++;
+		else
+			r->bus++;
+		if (!(i % 16))
+			sched_yield(); /* on one vCPU, give the converting thread its turn */
+	}
+	return NULL;
+}
+
+/*
+ * Faults against zaps (run with two vCPUs): another thread faults pages in all the time while this
+ * one flips the guest private and shared. Each time SET_RANGE(private) returns, no page may be
+ * reachable any more: a fault that raced with the zap either went in before it (and was zapped) or
+ * waited on the invalidate lock and saw the range private.
+ */
+static int t_race(void)
+{
+	struct racer r = { 0 };
+	pthread_t th;
+	uint64_t g;
+	int fd, i, j;
+
+	CHECK(create_guest(16 * PG, 12, 0, 15, &g) == 0);
+	fd = new_holder(g, 1, 0, 0, NULL);
+	r.p = map(fd, 16 * PG, 0);
+	CHECK(r.p);
+	CHECK(pthread_create(&th, NULL, race_touch, &r) == 0);
+	for (i = 0; i < 200; i++) {
+		CHECK(set_range(g, 0, 16 * PG, GMEM_PFN_STATE_PRIVATE, 0, NULL, 0, NULL) == 0);
+		for (j = 0; j < 16; j += 5)
+			if (probe(r.p + j * PG, false, 0, NULL) != SIGBUS) {
+				r.stop = true;
+				pthread_join(th, NULL);
+				CHECK(!"page reachable after the zap", "round %d page %d", i, j);
+			}
+		CHECK(set_range(g, 0, 16 * PG, GMEM_PFN_STATE_SHARED, 0, NULL, 0, NULL) == 0);
+		/* Let the other thread map something before the next zap, so the zap has work racing it. */
+		{
+			unsigned long ok0 = r.ok;
+			int64_t end = now_ms() + (int64_t)(2000 * scale());
+
+			while (r.ok == ok0 && now_ms() < end)
+				sched_yield();
+		}
+	}
+	r.stop = true;
+	pthread_join(th, NULL);
+	printf("# race: %lu touches mapped, %lu SIGBUS in 200 rounds\n", r.ok, r.bus);
+	/* On one vCPU the threads may never interleave inside a conversion; on two they must. */
+	CHECK(r.ok > 0 && (r.bus > 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2),
+	      "the other thread never raced: %lu ok %lu SIGBUS", r.ok, r.bus);
+	munmap(r.p, 16 * PG);
+	close(fd);
+	return destroy_guest(g);
+}
+
 /* Unloading is refused while a guest lives, and works once it is gone. */
 static int t_unload(void)
 {
@@ -1192,6 +1378,7 @@ static const struct {
 	int (*fn)(void);
 } tests[] = {
 	{ "caps", t_caps },
+	{ "scrub-on-claim", t_scrub_on_claim },
 	{ "share", t_share },
 	{ "sigbus", t_sigbus },
 	{ "audit", t_audit },
@@ -1202,8 +1389,10 @@ static const struct {
 	{ "prefault", t_prefault },
 	{ "hostile-ioctl", t_hostile_ioctl },
 	{ "genl", t_genl },
+	{ "genl-raw", t_genl_raw },
 	{ "unpriv", t_unpriv },
 	{ "events", t_events },
+	{ "race", t_race },
 	{ "unload", t_unload },
 };
 
