@@ -435,6 +435,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	r = serve(&v, c);
 	gmem_disconnect(c);
+	free(v.private_map);
 	return r < 0 ? 1 : 0;
 fail:
 	fprintf(stderr, "gmem-kvm-demo: %s: %s (%s)\n", v.guest, strerror(-r), gmem_last_error(c));
