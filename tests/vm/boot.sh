@@ -15,9 +15,11 @@ limit=$(awk -v s="$scale" 'BEGIN { printf "%d", 90 * s }')
 # $GMEM_VM_QEMU_ARGS (split on spaces) and $GMEM_VM_APPEND add to qemu's arguments and the kernel's
 # command line (the two-node NUMA guest of vm-gmemd-numa).
 memmap='memmap=64M$0x20000000'
+# Extra qemu options of one run, word-split (e.g. "-cpu max" for nested KVM; the NUMA guest's nodes).
+read -r -a qemu_extra <<<"${GMEM_VM_QEMU_ARGS:-}"
 start=$(date +%s.%N)
 timeout -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-user-config -display none -serial stdio \
-	-monitor none -accel tcg -smp "${GMEM_VM_SMP:-1}" -m 1G ${GMEM_VM_QEMU_ARGS:-} -no-reboot \
+	-monitor none -accel tcg -smp "${GMEM_VM_SMP:-1}" -m 1G -no-reboot "${qemu_extra[@]}" \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
 	-append "console=ttyS0 $memmap ${GMEM_VM_APPEND:-} panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet" \
 	</dev/null 2>&1 | tr -d '\r' >"$log" || true
