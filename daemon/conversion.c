@@ -25,6 +25,7 @@
 #include "manager.h"
 #include "policy.h"
 #include "sharemap.h"
+#include "sharemap-publish.h"
 #include "util.h"
 
 struct conv_part {
@@ -323,6 +324,10 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 	for (size_t i = 0; i < cv->n_parts; i++)
 		if (cv->parts[i].client)
 			client_send_event(cv->parts[i].client, GMEM_WIRE_EVENT_DONE, &ev);
+	/* The published map: an aborted to-private range is shared again, a to-shared one is shared only
+	 * now that done is out (and before the requester hears, so its next query sees it). */
+	if (cv->to_private ? outcome == GMEM_ABORTED : outcome != GMEM_ABORTED)
+		pubmap_set(cv->g->pub, cv->eff, cv->n_eff, true);
 	if (cv->requester)
 		reply_requester(cv);
 	log_info("conversion %llu of '%s' to %s: %s, %llu bytes, %zu participants, %lld us",
@@ -475,6 +480,9 @@ static int start(struct conversion *cv)
 	for (size_t i = 0; i < cv->n_parts; i++)
 		cv->tparts[i].user = &cv->parts[i];
 
+	/* Not shared from the prepare of a to-private conversion on: before anyone hears of it. */
+	if (cv->to_private)
+		pubmap_set(g->pub, cv->eff, cv->n_eff, false);
 	cv->tp.prepare_timeout_ms = m->prepare_timeout_ms;
 	cv->tp.ack_timeout_ms = m->ack_timeout_ms;
 	twopc_init(&cv->tp, cv->to_private, cv->tparts, cv->n_parts, &engine_ops, cv);
@@ -726,6 +734,18 @@ void conversion_guest_gone(struct manager *m, struct guest *g)
 		conv_free(cv);
 	}
 	(void)m;
+}
+
+bool conversion_inflight_ranges(const struct guest *g, const struct conv_range **ret, size_t *ret_n)
+{
+	if (list_empty(&g->conversions))
+		return false;
+	const struct conversion *cv = list_entry(g->conversions.next, struct conversion, node);
+	if (!cv->started || cv->finished)
+		return false;
+	*ret = cv->eff;
+	*ret_n = cv->n_eff;
+	return true;
 }
 
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len)

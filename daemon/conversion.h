@@ -44,5 +44,7 @@ void conversion_client_gone(struct manager *m, struct client *c);
 void conversion_guest_gone(struct manager *m, struct guest *g);
 /* gmemd is stopping: frees the guest's conversions without a word to anyone. */
 void conversion_guest_release(struct guest *g);
+/* The changing ranges of g's conversion in flight (from its start to its end); false when none. */
+bool conversion_inflight_ranges(const struct guest *g, const struct conv_range **ret, size_t *ret_n);
 /* Whether [off, off+len) overlaps the conversion in flight on g (attach refuses it). */
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len);

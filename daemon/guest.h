@@ -24,6 +24,7 @@ struct guest {
 	struct backend_guest *mem; /* owned */
 	struct client *lease;      /* the vmm lease holder, borrowed; NULL if none */
 	struct sharemap *map;      /* owned: shared/private per granule */
+	struct pubmap *pub;        /* owned: the map published to the vmm (sharemap-publish.h); NULL until asked */
 	struct list_node conversions; /* struct conversion.node: the head is in flight, the rest wait */
 	struct list_node attachments; /* struct attachment.guest_node */
 	struct list_node holders;     /* struct holder.guest_node */

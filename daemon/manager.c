@@ -23,6 +23,7 @@
 #include "client.h"
 #include "conversion.h"
 #include "sharemap.h"
+#include "sharemap-publish.h"
 #include "listener.h"
 #include "log.h"
 #include "util.h"
@@ -221,6 +222,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	list_for_each(pos, &m->clients)
 		client_forget_guest(list_entry(pos, struct client, node), g);
 	sharemap_free(g->map);
+	pubmap_free(g->pub);
 	free(g->grants);
 	free(g);
 }
@@ -261,6 +263,7 @@ struct manager *manager_free(struct manager *m)
 		guest_table_remove(&m->guests, g);
 		m->bops->guest_release(m->backend, g->mem);
 		sharemap_free(g->map);
+		pubmap_free(g->pub);
 		free(g->grants);
 		free(g);
 	}

@@ -17,6 +17,7 @@
 #include "client.h"
 #include "conversion.h"
 #include "sharemap.h"
+#include "sharemap-publish.h"
 #include "envelope.h"
 #include "guest.h"
 #include "log.h"
@@ -499,13 +500,44 @@ static int op_revoke(struct req *q)
 	return req_fail(q, -ENOENT, "guest '%s' has no %s grant for %s", g->name, gmem_role_names[a->role], a->who);
 }
 
+static int op_publish_map(struct req *q)
+{
+	const struct gmem_guest_args *a = q->args;
+	struct gmem_publish_map_reply *r = q->reply;
+	struct guest *g;
+	int ret = find_guest(q, a->name, PERM_VMM, &g);
+	if (ret < 0)
+		return ret;
+	/* The vmm is who must check guest addresses; anyone else asks through the lease holder. */
+	if (g->lease != q->c)
+		return req_fail(q, -EPERM, "the published map goes to the guest's vmm lease holder");
+	if (!g->pub) {
+		const struct conv_range *busy = NULL;
+		size_t n_busy = 0;
+		(void)conversion_inflight_ranges(g, &busy, &n_busy);
+		ret = pubmap_new(g->name, g->granule, g->map, busy, n_busy, &g->pub);
+		if (ret < 0)
+			return req_fail(q, ret, "cannot publish the map of '%s': %s", g->name, strerror(-ret));
+		log_info("guest '%s': map published (%llu bytes, sparse)", g->name,
+			 (unsigned long long)pubmap_file_bytes(g->pub));
+	}
+	ret = pubmap_open_reader(g->pub, &q->fd);
+	if (ret < 0)
+		return req_fail(q, ret, "cannot open the published map: %s", strerror(-ret));
+	r->fd = 0;
+	r->bytes = pubmap_file_bytes(g->pub);
+	r->granule = g->granule;
+	r->granules = g->size / g->granule;
+	return 0;
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
 	[GMEM_OP_ATTACH] = op_attach,   [GMEM_OP_DETACH] = op_detach, [GMEM_OP_LEASE] = op_lease,
 	[GMEM_OP_RELEASE] = op_release, [GMEM_OP_CONVERT] = op_convert, [GMEM_OP_VOTE] = op_vote,
 	[GMEM_OP_ACK] = op_ack,         [GMEM_OP_MAP] = op_map,         [GMEM_OP_WATCH] = op_watch,
-	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke,
+	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke, [GMEM_OP_PUBLISH_MAP] = op_publish_map,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)

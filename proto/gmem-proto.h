@@ -45,7 +45,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(LEASE, "lease")                                                                                \
 	X(LIST_PAGES, "list-pages")                                                                      \
 	X(CONVERT, "convert")                                                                            \
-	X(GRANTS, "grants")
+	X(GRANTS, "grants")                                                                              \
+	X(PUBLISH_MAP, "publish-map")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -204,6 +205,14 @@ struct gmem_ack_args {
 	uint64_t epoch, seq;
 };
 
+/* publish-map: the guest's shareability map as a sealed memfd (layout in pubmap-layout.h). */
+struct gmem_publish_map_reply {
+	uint64_t fd; /* index into the datagram's SCM_RIGHTS array: always 0 */
+	uint64_t bytes;    /* the file's size */
+	uint64_t granule;
+	uint64_t granules;
+};
+
 struct gmem_map_args {
 	char name[GMEM_NAME_MAX + 1];
 	uint64_t offset; /* start listing runs here */
@@ -295,7 +304,9 @@ enum {
 	X(MAP, "map", gmem_map_args, gmem_map_args_fields, gmem_map_reply, gmem_map_reply_fields, 0)      \
 	X(WATCH, "watch", gmem_status_args, gmem_no_fields, gmem_empty_reply, gmem_no_fields, 0)          \
 	X(GRANT, "grant", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
-	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)
+	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(PUBLISH_MAP, "publish-map", gmem_guest_args, gmem_guest_args_fields, gmem_publish_map_reply,     \
+	  gmem_publish_map_reply_fields, GMEM_OP_FD_REPLY)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -358,6 +369,7 @@ extern const struct gmem_field gmem_prepare_event_fields[], gmem_commit_event_fi
 extern const struct gmem_field gmem_conv_event_fields[], gmem_done_event_fields[];
 extern const struct gmem_field gmem_watch_event_fields[];
 extern const struct gmem_field gmem_grant_args_fields[];
+extern const struct gmem_field gmem_publish_map_reply_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

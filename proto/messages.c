@@ -190,6 +190,14 @@ const struct gmem_field gmem_ack_args_fields[] = {
 	GMEM_FIELD_END,
 };
 
+const struct gmem_field gmem_publish_map_reply_fields[] = {
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, fd, "fd", 0, 0, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, bytes, "bytes", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, granule, "granule", GMEM_GRANULE_4K, GMEM_GRANULE_2M, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, granules, "granules", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_map_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_map_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_map_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_OMIT_EMPTY),

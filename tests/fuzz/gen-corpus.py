@@ -22,7 +22,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
-       "convert", "vote", "ack", "map", "watch", "grant", "revoke"]
+       "convert", "vote", "ack", "map", "watch", "grant", "revoke", "publish-map"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion"]
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
 
@@ -63,6 +63,7 @@ CODEC_REQUESTS = {
     "watch": {},
     "grant": {"name": "vm1", "who": "uid:1000", "role": "device"},
     "revoke": {"name": "vm1", "who": "gid:4242", "role": "vmm"},
+    "publish-map": {"name": "vm1"},
 }
 
 CODEC_REPLIES = {
@@ -93,6 +94,7 @@ CODEC_REPLIES = {
     "watch": {},
     "grant": {},
     "revoke": {},
+    "publish-map": {"fd": 0, "bytes": 12288, "granule": 4096, "granules": 262144},
 }
 
 CODEC_EVENTS = {
@@ -255,6 +257,12 @@ def requests_corpus():
     seeds["op-revoke"] = (Conv().hello(0).create(0).req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "vmm"})
                           .req(0, "grant", {"name": "g1", "who": "uid:60002", "role": "device"})
                           .req(0, "revoke", {"name": "g1", "who": "uid:60002", "role": "device"}))
+    # The lease holder gets the map (twice: one file each time); another client is refused.
+    seeds["op-publish-map"] = (Conv().hello(0).create(0).req(0, "lease", {"name": "g1"})
+                               .req(0, "publish-map", {"name": "g1"}).convert(0, ranges=((0, 8192),)).rec("v0y")
+                               .rec("k0").req(0, "publish-map", {"name": "g1"}))
+    seeds["publish-map-refused"] = (Conv().hello(0).create(0).req(0, "lease", {"name": "g1"}).hello(1)
+                                    .req(1, "publish-map", {"name": "g1"}).req(0, "publish-map", {"name": "g9"}))
 
     seeds["event-shutdown"] = Conv().hello(0).hello(1).rec("S")
     seeds["event-guest-destroyed"] = (Conv().hello(0).create(0).hello(1).req(1, "open", {"name": "g1"})
@@ -380,10 +388,10 @@ KEYS = ["id", "op", "args", "result", "error", "errno", "message", "event", "dat
         "after", "next", "guest", "fd", "offset", "length", "kind", "ranges", "target", "content", "force",
         "epoch", "seq", "outcome", "changed", "participants", "latency_us", "refusals", "unverified", "pid",
         "reason", "timed_out", "gone", "vote", "shared_bytes", "private_bytes", "runs", "state", "wave",
-        "bytes", "requester_pid", "who"]
+        "bytes", "requester_pid", "who", "granules"]
 VALUES = ["vmm", "device", "admin", "mmap", "iommu", "kvm", "shared", "private", "preserve", "zero", "yes", "no",
           "committed", "aborted", "committed-unverified", "queued", "preparing", "committing", "lease",
-          "list-pages", "convert", "grants", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
+          "list-pages", "convert", "grants", "publish-map", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
 NUMBERS = ["0", "1", "4096", "8192", "65536", "2097152", "4611686018427387904", "9223372036854775807",
            "9223372036854775808", "-1", "1.5", "1e3"]
 

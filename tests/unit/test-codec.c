@@ -467,6 +467,12 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 		a->offset = full ? WIRE_SIZE_MAX : 0;
 		a->length = full ? WIRE_SIZE_MAX : 1;
 		a->kind = full ? GMEM_ATTACH_KVM : GMEM_ATTACH_MMAP;
+	} else if (fields == gmem_publish_map_reply_fields) {
+		struct gmem_publish_map_reply *r = buf;
+		r->fd = 0;
+		r->bytes = full ? I64MAX : 1;
+		r->granule = full ? GMEM_GRANULE_2M : GMEM_GRANULE_4K;
+		r->granules = full ? I64MAX : 1;
 	} else if (fields == gmem_attach_reply_fields) {
 		((struct gmem_attach_reply *)buf)->id = full ? I64MAX : 1;
 	} else if (fields == gmem_detach_args_fields) {

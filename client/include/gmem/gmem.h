@@ -296,6 +296,35 @@ typedef void (*gmem_convert_fn)(struct gmem_client *c, int err, const struct gme
 int gmem_convert_async(struct gmem_client *c, const char *name, const struct gmem_range *ranges, size_t n,
 		       enum gmem_target target, unsigned flags, gmem_convert_fn fn, void *userdata);
 
+/* ---- the local shareability query ---- */
+/*
+ * A guest's shareability map published by gmemd to its vmm lease holder: a read-only, sealed mapping
+ * that answers "is this range shared?" without a round trip to gmemd and without locks, so device
+ * emulation can check every guest address it touches (a virtqueue in private memory would fault it).
+ * A range reads not shared from the prepare of a conversion to private on, and shared only after the
+ * done of a conversion to shared. The queries may run in any thread, concurrently with each other and
+ * with calls on the handle; they never block and never call gmemd.
+ */
+struct gmem_shared_map;
+
+/* Needs the guest's vmm lease on this handle (gmem_lease). -EPERM otherwise; -EOPNOTSUPP when gmemd
+ * does not offer the feature "publish-map". The map stays valid after the handle is gone. */
+int gmem_shared_map_open(struct gmem_client *c, const char *name, struct gmem_shared_map **ret);
+void gmem_shared_map_close(struct gmem_shared_map *m);
+/* The map's read-only file (borrowed: valid until close), to pass to a device process, which opens its
+ * own view with gmem_shared_map_from_fd (fd borrowed: the map keeps a duplicate). Nobody can write the
+ * file: gmemd sealed it (F_SEAL_FUTURE_WRITE), a reopen through /proc included. */
+int gmem_shared_map_fd(const struct gmem_shared_map *m);
+int gmem_shared_map_from_fd(int fd, struct gmem_shared_map **ret);
+
+/* 1 when every byte of [offset, offset+length) is shared, 0 when some is not; -EINVAL (empty or not
+ * granule-aligned), -ERANGE (past the end). The answer comes from one consistent state of the map: a
+ * change in the middle of the read makes it read again. */
+int gmem_range_is_shared(const struct gmem_shared_map *m, uint64_t offset, uint64_t length);
+/* The number of granules of the range that are not shared, from one consistent state. */
+int gmem_range_count_private(const struct gmem_shared_map *m, uint64_t offset, uint64_t length,
+			     uint64_t *ret_granules);
+
 #ifdef __cplusplus
 }
 #endif
