@@ -30,7 +30,7 @@ static const char *arg_socket;
 static bool arg_json;
 static uint64_t arg_granule;
 static bool arg_granule_set;
-static bool arg_zero, arg_force;
+static bool arg_zero, arg_force, arg_ephemeral;
 
 struct command {
 	const char *name;
@@ -161,7 +161,7 @@ static int cmd_create(struct gmem_client *c, char **argv)
 		fprintf(stderr, "gmemctl: create: '%s' is not a size (e.g. 64M, 2G)\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	r = gmem_guest_create(c, argv[0], size, arg_granule, &g);
+	r = gmem_guest_create_ex(c, argv[0], size, arg_granule, arg_ephemeral ? GMEM_CREATE_EPHEMERAL : 0, &g);
 	if (r < 0)
 		return fail(c, r, "create %s", argv[0]);
 	if (arg_json)
@@ -425,7 +425,7 @@ static int cmd_revoke(struct gmem_client *c, char **argv)
 static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
 	{ "guests", "", "list the guests you may see", 0, 0, cmd_guests },
-	{ "create", "GUEST SIZE [--granule 4K|2M]", "create a guest of SIZE bytes", 2, 2, cmd_create },
+	{ "create", "GUEST SIZE [--granule 4K|2M] [--ephemeral]", "create a guest of SIZE bytes", 2, 2, cmd_create },
 	{ "destroy", "GUEST", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
 	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
 	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
@@ -448,6 +448,7 @@ static void usage(FILE *f)
 		   "  --socket PATH   gmemd's socket (default: $GMEM_SOCKET, else /run/gmem/gmemd.sock)\n"
 		   "  --json          machine-readable output\n"
 		   "  --granule G     create: 4K (default) or 2M\n"
+		   "  --ephemeral     create: destroy the guest when its vmm lease holder's process exits\n"
 		   "  --zero          convert: discard the contents\n"
 		   "  --force         convert: kmod only, revoke without asking the participants\n"
 		   "  -h, --help      show this help\n"
@@ -458,13 +459,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE };
+	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_EPHEMERAL };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "granule", required_argument, NULL, OPT_GRANULE },
 		{ "zero", no_argument, NULL, OPT_ZERO },
 		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -493,6 +495,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FORCE:
 			arg_force = true;
+			break;
+		case OPT_EPHEMERAL:
+			arg_ephemeral = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -527,8 +532,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gmemctl: usage: gmemctl %s %s\n", cmd->name, cmd->args);
 		return EXIT_USAGE;
 	}
-	if (arg_granule_set && cmd->fn != cmd_create) {
-		fprintf(stderr, "gmemctl: --granule applies to create only\n");
+	if ((arg_granule_set || arg_ephemeral) && cmd->fn != cmd_create) {
+		fprintf(stderr, "gmemctl: --granule and --ephemeral apply to create only\n");
 		return EXIT_USAGE;
 	}
 	if ((arg_zero || arg_force) && cmd->fn != cmd_convert) {

@@ -55,18 +55,29 @@ GMEM_EXPORT int gmem_status(struct gmem_client *c, struct gmem_status *ret)
 	return 0;
 }
 
-GMEM_EXPORT int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
-				  struct gmem_guest_info *ret)
+GMEM_EXPORT int gmem_guest_create_ex(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
+				     unsigned flags, struct gmem_guest_info *ret)
 {
-	struct gmem_create_args a = { .size = size, .granule = granule };
+	struct gmem_create_args a = { .size = size, .granule = granule, .ephemeral = flags & GMEM_CREATE_EPHEMERAL };
 	struct gmem_wire_guest r = { 0 };
 	int e = copy_name(a.name, sizeof(a.name), name);
-	if (e < 0)
-		return e;
+	if (e < 0 || (flags & ~(unsigned)GMEM_CREATE_EPHEMERAL))
+		return -EINVAL;
+	/* An older gmemd would refuse the unknown key anyway; say why without the round trip. */
+	if (a.ephemeral && !(c->features & GMEM_FEATURE_EPHEMERAL)) {
+		snprintf(c->err, sizeof(c->err), "this gmemd (%s) has no ephemeral guests", c->server);
+		return -EOPNOTSUPP;
+	}
 	e = gmem_call(c, GMEM_OP_CREATE, &a, &r, NULL);
 	if (e == 0 && ret)
 		to_info(&r, ret);
 	return e;
+}
+
+GMEM_EXPORT int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
+				  struct gmem_guest_info *ret)
+{
+	return gmem_guest_create_ex(c, name, size, granule, 0, ret);
 }
 
 static int guest_op(struct gmem_client *c, enum gmem_op op, const char *name)

@@ -24,6 +24,8 @@ struct guest {
 	struct backend_guest *mem; /* owned */
 	struct client *lease;      /* the vmm lease holder, borrowed; NULL if none */
 	struct sharemap *map;      /* owned: shared/private per granule */
+	bool ephemeral;            /* destroyed when its lease holder's process exits (lifetime.h) */
+	struct lifetime *life;     /* owned: that binding, from the first lease on; NULL before */
 	struct pubmap *pub;        /* owned: the map published to the vmm (sharemap-publish.h); NULL until asked */
 	struct list_node conversions; /* struct conversion.node: the head is in flight, the rest wait */
 	struct list_node attachments; /* struct attachment.guest_node */

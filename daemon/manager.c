@@ -24,6 +24,7 @@
 #include "conversion.h"
 #include "sharemap.h"
 #include "sharemap-publish.h"
+#include "lifetime.h"
 #include "listener.h"
 #include "log.h"
 #include "util.h"
@@ -223,6 +224,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 		client_forget_guest(list_entry(pos, struct client, node), g);
 	sharemap_free(g->map);
 	pubmap_free(g->pub);
+	lifetime_free(g->life);
 	free(g->grants);
 	free(g);
 }
@@ -264,6 +266,7 @@ struct manager *manager_free(struct manager *m)
 		m->bops->guest_release(m->backend, g->mem);
 		sharemap_free(g->map);
 		pubmap_free(g->pub);
+		lifetime_free(g->life);
 		free(g->grants);
 		free(g);
 	}

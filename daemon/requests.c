@@ -20,6 +20,7 @@
 #include "sharemap-publish.h"
 #include "envelope.h"
 #include "guest.h"
+#include "lifetime.h"
 #include "log.h"
 #include "manager.h"
 #include "policy.h"
@@ -73,6 +74,7 @@ static void fill_info(struct manager *m, const struct guest *g, struct gmem_wire
 	i->holders = g->n_files;
 	i->attachments = g->n_attachments;
 	i->leased = g->lease != NULL;
+	i->ephemeral = g->ephemeral;
 }
 
 static int op_hello(struct req *q)
@@ -168,6 +170,7 @@ static int op_create(struct req *q)
 	g->size = a->size;
 	g->granule = granule;
 	g->owner = c->uid;
+	g->ephemeral = a->ephemeral;
 	list_init(&g->conversions);
 	list_init(&g->attachments);
 	list_init(&g->holders);
@@ -199,8 +202,9 @@ static int op_create(struct req *q)
 		free(g);
 		return r;
 	}
-	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u", g->name,
-		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner);
+	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u%s", g->name,
+		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner,
+		 g->ephemeral ? ", ephemeral (bound to its first lease holder's process)" : "");
 	fill_info(m, g, q->reply);
 	return 0;
 }
@@ -347,6 +351,11 @@ static int op_lease(struct req *q)
 		return req_fail(q, -EALREADY, "this client holds the lease already");
 	if (g->lease)
 		return req_fail(q, -EBUSY, "guest '%s' is leased by pid %d", g->name, g->lease->pid);
+	if (g->ephemeral) {
+		r = lifetime_bind(c->m, g, c);
+		if (r < 0)
+			return req_fail(q, r, "cannot watch process %d for the ephemeral guest '%s'", c->pid, g->name);
+	}
 	g->lease = c;
 	return 0;
 }

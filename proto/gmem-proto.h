@@ -46,7 +46,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(LIST_PAGES, "list-pages")                                                                      \
 	X(CONVERT, "convert")                                                                            \
 	X(GRANTS, "grants")                                                                              \
-	X(PUBLISH_MAP, "publish-map")
+	X(PUBLISH_MAP, "publish-map")                                                                    \
+	X(EPHEMERAL, "ephemeral")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -110,6 +111,7 @@ struct gmem_create_args {
 	char name[GMEM_NAME_MAX + 1];
 	uint64_t size;
 	uint64_t granule;
+	bool ephemeral; /* feature "ephemeral" */
 };
 struct gmem_wire_guest {
 	uint64_t id;
@@ -121,6 +123,7 @@ struct gmem_wire_guest {
 	uint64_t holders;
 	uint64_t attachments;
 	bool leased;
+	bool ephemeral;
 };
 
 struct gmem_list_args {

@@ -65,6 +65,7 @@ const struct gmem_field gmem_create_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_create_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, size, "size", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, granule, "granule", GMEM_GRANULE_4K, GMEM_GRANULE_2M, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_BOOL(struct gmem_create_args, ephemeral, "ephemeral", GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 
@@ -78,6 +79,7 @@ const struct gmem_field gmem_wire_guest_fields[] = {
 	GMEM_FIELD_U64(struct gmem_wire_guest, holders, "holders", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_U64(struct gmem_wire_guest, attachments, "attachments", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_BOOL(struct gmem_wire_guest, leased, "leased", 0),
+	GMEM_FIELD_BOOL(struct gmem_wire_guest, ephemeral, "ephemeral", GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 

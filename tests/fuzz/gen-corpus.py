@@ -47,7 +47,7 @@ CODEC_REQUESTS = {
     "hello": {"version": 1, "role": "vmm", "features": ["lease", "list-pages", "convert", "future-thing"],
               "client_name": "qemu-1"},
     "status": None,
-    "create": {"name": "vm1", "size": 1073741824, "granule": 2097152},
+    "create": {"name": "vm1", "size": 1073741824, "granule": 2097152, "ephemeral": True},
     "destroy": {"name": "vm1"},
     "list": {"after": 3},
     "open": {"name": "vm1"},
@@ -220,7 +220,9 @@ def requests_corpus():
 
     seeds["op-hello"] = Conv().hello(0, "vmm", "qemu-1")
     seeds["op-status"] = Conv().hello(0).create(0).req(0, "status")
-    seeds["op-create"] = Conv().hello(0).create(0, "g1").create(0, "g2", 4 << 20, 2 << 20)
+    seeds["op-create"] = (Conv().hello(0).create(0, "g1").create(0, "g2", 4 << 20, 2 << 20)
+                          .req(0, "create", {"name": "g3", "size": 1 << 20, "ephemeral": True})
+                          .req(0, "lease", {"name": "g3"}))
     seeds["op-destroy"] = Conv().hello(0).create(0).req(0, "destroy", {"name": "g1"})
     seeds["op-list"] = Conv().hello(0).create(0, "g1").create(0, "g2").req(0, "list").req(0, "list", {"after": 1})
     seeds["op-open"] = Conv().hello(0).create(0).req(0, "open", {"name": "g1"}).req(0, "open", {"name": "g1"})
@@ -388,10 +390,10 @@ KEYS = ["id", "op", "args", "result", "error", "errno", "message", "event", "dat
         "after", "next", "guest", "fd", "offset", "length", "kind", "ranges", "target", "content", "force",
         "epoch", "seq", "outcome", "changed", "participants", "latency_us", "refusals", "unverified", "pid",
         "reason", "timed_out", "gone", "vote", "shared_bytes", "private_bytes", "runs", "state", "wave",
-        "bytes", "requester_pid", "who", "granules"]
+        "bytes", "requester_pid", "who", "granules", "ephemeral"]
 VALUES = ["vmm", "device", "admin", "mmap", "iommu", "kvm", "shared", "private", "preserve", "zero", "yes", "no",
           "committed", "aborted", "committed-unverified", "queued", "preparing", "committing", "lease",
-          "list-pages", "convert", "grants", "publish-map", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
+          "list-pages", "convert", "grants", "publish-map", "ephemeral", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
 NUMBERS = ["0", "1", "4096", "8192", "65536", "2097152", "4611686018427387904", "9223372036854775807",
            "9223372036854775808", "-1", "1.5", "1e3"]
 

@@ -293,6 +293,7 @@ static struct gmem_wire_guest example_guest(unsigned i)
 	g.holders = i;
 	g.attachments = 2 * i + 1;
 	g.leased = i % 2;
+	g.ephemeral = i % 3 == 1;
 	return g;
 }
 
@@ -441,6 +442,7 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 		strcpy(a->name, full ? "vm-create.1" : "c");
 		a->size = full ? WIRE_SIZE_MAX : 1;
 		a->granule = full ? GMEM_GRANULE_2M : 0;
+		a->ephemeral = full;
 	} else if (fields == gmem_wire_guest_fields) {
 		if (full)
 			*(struct gmem_wire_guest *)buf = example_guest(7);

@@ -151,6 +151,14 @@ struct gmem_guest_info {
  */
 int gmem_guest_create(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule,
 		      struct gmem_guest_info *ret);
+enum {
+	/* Destroyed when the process holding its vmm lease exits (bound by the first gmem_lease, moved by
+	 * each later one; until then it lives like any guest). Needs gmemd's feature "ephemeral". */
+	GMEM_CREATE_EPHEMERAL = 1 << 0,
+};
+/* gmem_guest_create with flags (GMEM_CREATE_*). -EOPNOTSUPP when gmemd lacks a feature a flag needs. */
+int gmem_guest_create_ex(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule, unsigned flags,
+			 struct gmem_guest_info *ret);
 /*
  * Destroys a guest: its memory goes back to the pool at once. Clients still holding its files are sent
  * GMEM_EVENT_GUEST_DESTROYED; on the memfd backend their files then read zeroes (never another guest's
