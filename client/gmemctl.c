@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "gmemctl.h"
 #include "size.h"
 
 #ifndef GMEM_VERSION
@@ -27,7 +28,7 @@
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_ABORTED = 3, EXIT_UNVERIFIED = 4 };
 
 static const char *arg_socket;
-static bool arg_json;
+bool arg_json;
 static uint64_t arg_granule;
 static bool arg_granule_set;
 static bool arg_zero, arg_force, arg_ephemeral;
@@ -41,7 +42,7 @@ struct command {
 };
 
 /* Text from gmemd may quote what other clients sent: never let it drive the terminal. */
-static void print_clean(FILE *f, const char *s)
+void print_clean(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -49,7 +50,7 @@ static void print_clean(FILE *f, const char *s)
 	}
 }
 
-static int fail(struct gmem_client *c, int err, const char *fmt, ...)
+int fail(struct gmem_client *c, int err, const char *fmt, ...)
 {
 	va_list ap;
 	fputs("gmemctl: ", stderr);
@@ -67,7 +68,7 @@ static int fail(struct gmem_client *c, int err, const char *fmt, ...)
 	return EXIT_REFUSED;
 }
 
-static void print_json(struct json_object *o)
+void print_json(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
 	json_object_put(o);
@@ -171,7 +172,7 @@ static int cmd_create(struct gmem_client *c, char **argv)
 
 static int cmd_destroy(struct gmem_client *c, char **argv)
 {
-	int r = gmem_guest_destroy(c, argv[0]);
+	int r = gmem_guest_destroy_ex(c, argv[0], arg_force ? GMEM_DESTROY_FORCE : 0);
 	return r < 0 ? fail(c, r, "destroy %s", argv[0]) : 0;
 }
 
@@ -426,13 +427,17 @@ static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
 	{ "guests", "", "list the guests you may see", 0, 0, cmd_guests },
 	{ "create", "GUEST SIZE [--granule 4K|2M] [--ephemeral]", "create a guest of SIZE bytes", 2, 2, cmd_create },
-	{ "destroy", "GUEST", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
+	{ "destroy", "GUEST [--force]", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
 	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
 	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
 	{ "map", "GUEST", "shared and private runs of a guest, with a bar", 1, 1, cmd_map },
 	{ "watch", "", "one line per conversion event until Ctrl-C", 0, 0, cmd_watch },
 	{ "grant", "GUEST uid:N|gid:N device|vmm", "let another uid or group use a guest", 3, 3, cmd_grant },
 	{ "revoke", "GUEST uid:N|gid:N device|vmm", "take a grant back", 3, 3, cmd_revoke },
+	{ "holders", "GUEST", "admin: the connections holding a guest (files, attachments, lease)", 1, 1,
+	  cmd_holders },
+	{ "cancel", "ID", "admin: abort conversion ID if it is not decided yet", 1, 1, cmd_cancel },
+	{ "evict", "CLIENT", "admin: disconnect client CLIENT (an id from holders)", 1, 1, cmd_evict },
 };
 
 static void usage(FILE *f)
@@ -450,7 +455,9 @@ static void usage(FILE *f)
 		   "  --granule G     create: 4K (default) or 2M\n"
 		   "  --ephemeral     create: destroy the guest when its vmm lease holder's process exits\n"
 		   "  --zero          convert: discard the contents\n"
-		   "  --force         convert: kmod only, revoke without asking the participants\n"
+		   "  --force         convert: kmod only, revoke without asking the participants;\n"
+		   "                  destroy (admin): also evict every connection holding the guest (on\n"
+		   "                  memfd the files they hold stay open in their processes)\n"
 		   "  -h, --help      show this help\n"
 		   "  --version       show the version\n"
 		   "\nSizes take binary suffixes K, M, G, T. Exit status: 0 success, 1 refused or unreachable,\n"
@@ -536,8 +543,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gmemctl: --granule and --ephemeral apply to create only\n");
 		return EXIT_USAGE;
 	}
-	if ((arg_zero || arg_force) && cmd->fn != cmd_convert) {
-		fprintf(stderr, "gmemctl: --zero and --force apply to convert only\n");
+	if ((arg_zero && cmd->fn != cmd_convert) || (arg_force && cmd->fn != cmd_convert && cmd->fn != cmd_destroy)) {
+		fprintf(stderr, "gmemctl: --zero applies to convert only, --force to convert and destroy\n");
 		return EXIT_USAGE;
 	}
 

@@ -88,9 +88,97 @@ static int guest_op(struct gmem_client *c, enum gmem_op op, const char *name)
 	return e < 0 ? e : gmem_call(c, op, &a, &r, NULL);
 }
 
+static int need_operator(struct gmem_client *c)
+{
+	if (c->features & GMEM_FEATURE_OPERATOR)
+		return 0;
+	snprintf(c->err, sizeof(c->err), "this gmemd (%s) has no operator controls", c->server);
+	return -EOPNOTSUPP;
+}
+
+GMEM_EXPORT int gmem_guest_destroy_ex(struct gmem_client *c, const char *name, unsigned flags)
+{
+	struct gmem_destroy_args a = { .force = flags & GMEM_DESTROY_FORCE };
+	struct gmem_empty_reply r;
+	int e = copy_name(a.name, sizeof(a.name), name);
+	if (e < 0 || (flags & ~(unsigned)GMEM_DESTROY_FORCE))
+		return -EINVAL;
+	if (a.force && (e = need_operator(c)) < 0)
+		return e;
+	return gmem_call(c, GMEM_OP_DESTROY, &a, &r, NULL);
+}
+
 GMEM_EXPORT int gmem_guest_destroy(struct gmem_client *c, const char *name)
 {
-	return guest_op(c, GMEM_OP_DESTROY, name);
+	return gmem_guest_destroy_ex(c, name, 0);
+}
+
+GMEM_EXPORT int gmem_holders(struct gmem_client *c, const char *name, struct gmem_holder_info **ret, size_t *ret_n)
+{
+	struct gmem_holder_info *all = NULL;
+	size_t n = 0;
+	uint64_t after = 0;
+	int e = need_operator(c);
+	if (e < 0)
+		return e;
+	do {
+		struct gmem_holders_args a = { .after = after };
+		struct gmem_holders_reply r = { 0 };
+		if ((e = copy_name(a.name, sizeof(a.name), name)) < 0 ||
+		    (e = gmem_call(c, GMEM_OP_HOLDERS, &a, &r, NULL)) < 0) {
+			free(all);
+			return e;
+		}
+		struct gmem_holder_info *grown = realloc(all, (n + r.n_holders + 1) * sizeof(*all));
+		if (!grown) {
+			gmem_fields_release(gmem_holders_reply_fields, &r);
+			free(all);
+			return -ENOMEM;
+		}
+		all = grown;
+		for (size_t i = 0; i < r.n_holders; i++) {
+			const struct gmem_wire_holder *w = &r.holders[i];
+			struct gmem_holder_info *h = &all[n++];
+			memset(h, 0, sizeof(*h));
+			h->client_id = w->client_id;
+			h->pid = (uint32_t)w->pid;
+			h->uid = (uint32_t)w->uid;
+			snprintf(h->client_name, sizeof(h->client_name), "%s", w->client_name);
+			h->role = (enum gmem_role)w->role;
+			h->files = w->files;
+			h->leased = w->leased;
+			h->attachments = w->attachments;
+			for (size_t k = 0; k < w->n_ranges && k < GMEM_HOLDER_RANGES; k++) {
+				h->ranges[k].id = w->ranges[k].id;
+				h->ranges[k].offset = w->ranges[k].offset;
+				h->ranges[k].length = w->ranges[k].length;
+				h->ranges[k].kind = (enum gmem_attach_kind)w->ranges[k].kind;
+				h->n_ranges++;
+			}
+		}
+		/* Ids only grow, so paging by id never repeats a holder. */
+		after = r.next;
+		gmem_fields_release(gmem_holders_reply_fields, &r);
+	} while (after);
+	*ret = all;
+	*ret_n = n;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_cancel(struct gmem_client *c, uint64_t epoch, uint64_t seq)
+{
+	struct gmem_cancel_args a = { .epoch = epoch, .seq = seq };
+	struct gmem_empty_reply r;
+	int e = need_operator(c);
+	return e < 0 ? e : gmem_call(c, GMEM_OP_CANCEL, &a, &r, NULL);
+}
+
+GMEM_EXPORT int gmem_evict(struct gmem_client *c, uint64_t client_id)
+{
+	struct gmem_evict_args a = { .client_id = client_id };
+	struct gmem_empty_reply r;
+	int e = need_operator(c);
+	return e < 0 ? e : gmem_call(c, GMEM_OP_EVICT, &a, &r, NULL);
 }
 
 GMEM_EXPORT int gmem_lease(struct gmem_client *c, const char *name)

@@ -57,6 +57,8 @@ struct conversion {
 	size_t n_parts;
 
 	struct event *timer, *reap;
+	uint64_t cancel_client_id; /* the operator who cancelled it; 0 if none */
+	pid_t cancel_pid;
 	struct prepare_cache {
 		char *buf; /* owned: the last prepare built */
 		size_t len;
@@ -292,6 +294,15 @@ static void reply_requester(struct conversion *cv)
 		if (cv->outcome == GMEM_COMMITTED_UNVERIFIED && tp->state != TPP_ACKED &&
 		    r.n_unverified < GMEM_REFUSALS_MAX)
 			fill_party(&unv[r.n_unverified++], p);
+	}
+	if (cv->cancel_client_id && cv->outcome == GMEM_ABORTED && r.n_refusals < GMEM_REFUSALS_MAX) {
+		struct gmem_wire_refusal *w = &ref[r.n_refusals++];
+		memset(w, 0, sizeof(*w));
+		w->client_id = cv->cancel_client_id;
+		w->pid = (uint64_t)cv->cancel_pid;
+		snprintf(w->client_name, sizeof(w->client_name), "operator");
+		snprintf(w->err, sizeof(w->err), "ECANCELED");
+		snprintf(w->reason, sizeof(w->reason), "cancelled by an operator");
 	}
 	r.refusals = ref;
 	r.unverified = unv;
@@ -734,6 +745,48 @@ void conversion_guest_gone(struct manager *m, struct guest *g)
 		conv_free(cv);
 	}
 	(void)m;
+}
+
+int conversion_cancel(struct manager *m, struct client *admin, uint64_t epoch, uint64_t seq,
+		      struct guest **ret_guest, char *errmsg, size_t errlen)
+{
+	if (epoch && epoch != m->epoch) {
+		snprintf(errmsg, errlen, "conversion %llu is of an earlier gmemd (epoch %llu, this one is %llu)",
+			 (unsigned long long)seq, (unsigned long long)epoch, (unsigned long long)m->epoch);
+		return -ESTALE;
+	}
+	list_for_each(pos, &m->guests.order) {
+		struct guest *g = list_entry(pos, struct guest, order);
+		list_for_each_safe(p2, &g->conversions) {
+			struct conversion *cv = list_entry(p2, struct conversion, node);
+			if (cv->seq != seq)
+				continue;
+			*ret_guest = g;
+			if (!cv->started) {
+				/* Still queued: it never asked anyone, so it just leaves the queue. */
+				if (cv->requester)
+					client_send_error(cv->requester, true, cv->req_id, -ECANCELED,
+							  "cancelled by an operator before it started");
+				watch_event(cv, 4);
+				conv_free(cv);
+				return 0;
+			}
+			if (cv->finished)
+				break;
+			cv->cancel_client_id = admin->id;
+			cv->cancel_pid = admin->pid;
+			int r = twopc_event(&cv->tp, TE_CANCEL, NULL);
+			if (r < 0) {
+				cv->cancel_client_id = 0;
+				snprintf(errmsg, errlen, "conversion %llu is decided (%s): it can no longer be cancelled",
+					 (unsigned long long)seq, twopc_state_names[cv->tp.state]);
+				return -EALREADY;
+			}
+			return 0;
+		}
+	}
+	snprintf(errmsg, errlen, "no conversion %llu is queued or in flight", (unsigned long long)seq);
+	return -ENOENT;
 }
 
 bool conversion_inflight_ranges(const struct guest *g, const struct conv_range **ret, size_t *ret_n)

@@ -44,6 +44,12 @@ void conversion_client_gone(struct manager *m, struct client *c);
 void conversion_guest_gone(struct manager *m, struct guest *g);
 /* gmemd is stopping: frees the guest's conversions without a word to anyone. */
 void conversion_guest_release(struct guest *g);
+/* An operator (admin) aborts conversion seq (epoch 0: this gmemd's) if it is not decided yet: a queued
+ * one leaves its queue (its requester gets ECANCELED), a preparing one aborts (the requester's outcome
+ * lists the operator as refuser). *ret_guest is its guest. Return: 0, -ENOENT, -EALREADY (decided),
+ * -ESTALE (another epoch). */
+int conversion_cancel(struct manager *m, struct client *admin, uint64_t epoch, uint64_t seq,
+		      struct guest **ret_guest, char *errmsg, size_t errlen);
 /* The changing ranges of g's conversion in flight (from its start to its end); false when none. */
 bool conversion_inflight_ranges(const struct guest *g, const struct conv_range **ret, size_t *ret_n);
 /* Whether [off, off+len) overlaps the conversion in flight on g (attach refuses it). */

@@ -23,6 +23,7 @@
 #include "lifetime.h"
 #include "log.h"
 #include "manager.h"
+#include "operator.h"
 #include "policy.h"
 #include "util.h"
 
@@ -209,14 +210,93 @@ static int op_create(struct req *q)
 	return 0;
 }
 
+static int need_admin(struct req *q, const char *op)
+{
+	if (q->c->role != GMEM_ROLE_ADMIN)
+		return req_fail(q, -EPERM, "%s is for connections with role admin", op);
+	return 0;
+}
+
 static int op_destroy(struct req *q)
 {
-	const struct gmem_guest_args *a = q->args;
+	const struct gmem_destroy_args *a = q->args;
+	struct manager *m = q->c->m;
 	struct guest *g;
 	int r = find_guest(q, a->name, PERM_OWN, &g);
 	if (r < 0)
 		return r;
-	manager_guest_destroy(q->c->m, g);
+	if (!a->force) {
+		manager_guest_destroy(m, g);
+		return 0;
+	}
+	r = need_admin(q, "destroy --force");
+	if (r < 0)
+		return r;
+	/* What force adds on memfd: the holders' connections are cut, so they take part in nothing more.
+	 * Their files stay open in their processes; gmemd cannot take those back (kmod revokes them). */
+	struct client **cut = calloc(m->n_clients ? m->n_clients : 1, sizeof(*cut));
+	if (!cut)
+		return -ENOMEM;
+	size_t n = operator_holder_clients(m, g, q->c, cut, m->n_clients);
+	struct log_fields f = { .guest = g->name, .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "guest '%s' destroyed by force by client %llu (pid %d); %zu holder connections "
+		   "evicted; their files stay open in their processes (%s backend)", g->name,
+		   (unsigned long long)q->c->id, q->c->pid, n, m->bops->name);
+	manager_guest_destroy(m, g);
+	for (size_t i = 0; i < n; i++) {
+		struct log_fields fe = { .guest = a->name, .client_pid = cut[i]->pid };
+		log_struct(LOG_NOTICE, &fe, "client %llu (pid %d) evicted: it held guest '%s', destroyed by force",
+			   (unsigned long long)cut[i]->id, cut[i]->pid, a->name);
+		operator_evict(cut[i], "evicted: a guest it held was destroyed by force by an operator");
+	}
+	free(cut);
+	return 0;
+}
+
+static int op_holders(struct req *q)
+{
+	const struct gmem_holders_args *a = q->args;
+	struct guest *g;
+	int r = need_admin(q, "holders");
+	if (r < 0 || (r = find_guest(q, a->name, PERM_SEE, &g)) < 0)
+		return r;
+	struct log_fields f = { .guest = g->name, .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "holders of guest '%s' listed by client %llu (pid %d)", g->name,
+		   (unsigned long long)q->c->id, q->c->pid);
+	return operator_holders(q->c->m, g, a->after, q->reply);
+}
+
+static int op_cancel(struct req *q)
+{
+	const struct gmem_cancel_args *a = q->args;
+	struct guest *g = NULL;
+	int r = need_admin(q, "cancel");
+	if (r < 0)
+		return r;
+	r = conversion_cancel(q->c->m, q->c, a->epoch, a->seq, &g, q->err, sizeof(q->err));
+	if (r < 0)
+		return r;
+	struct log_fields f = { .guest = g->name, .conversion_id = a->seq, .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "conversion %llu of guest '%s' cancelled by client %llu (pid %d)",
+		   (unsigned long long)a->seq, g->name, (unsigned long long)q->c->id, q->c->pid);
+	return 0;
+}
+
+static int op_evict(struct req *q)
+{
+	const struct gmem_evict_args *a = q->args;
+	int r = need_admin(q, "evict");
+	if (r < 0)
+		return r;
+	struct client *c = operator_find_client(q->c->m, a->client_id);
+	if (!c)
+		return req_fail(q, -ENOENT, "no client %llu is connected", (unsigned long long)a->client_id);
+	if (c == q->c)
+		return req_fail(q, -EINVAL, "a client cannot evict itself: disconnect instead");
+	struct log_fields f = { .client_pid = c->pid };
+	log_struct(LOG_NOTICE, &f, "client %llu (pid %d, uid %u) evicted by client %llu (pid %d)",
+		   (unsigned long long)c->id, c->pid, c->uid, (unsigned long long)q->c->id, q->c->pid);
+	operator_evict(c, "evicted by an operator");
 	return 0;
 }
 
@@ -547,6 +627,7 @@ static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_RELEASE] = op_release, [GMEM_OP_CONVERT] = op_convert, [GMEM_OP_VOTE] = op_vote,
 	[GMEM_OP_ACK] = op_ack,         [GMEM_OP_MAP] = op_map,         [GMEM_OP_WATCH] = op_watch,
 	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke, [GMEM_OP_PUBLISH_MAP] = op_publish_map,
+	[GMEM_OP_HOLDERS] = op_holders, [GMEM_OP_CANCEL] = op_cancel, [GMEM_OP_EVICT] = op_evict,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)

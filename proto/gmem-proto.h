@@ -33,6 +33,8 @@
 #define GMEM_REFUSALS_MAX 64        /* refusers listed in one convert reply */
 #define GMEM_MAP_PAGE 800           /* runs in one map reply */
 #define GMEM_CONVERTS_MAX 16        /* convert requests one connection may have unanswered */
+#define GMEM_HOLDERS_PAGE 32        /* holders in one holders reply */
+#define GMEM_HOLDER_RANGES_MAX 16   /* attachments listed per holder (the count says how many there are) */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -47,7 +49,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(CONVERT, "convert")                                                                            \
 	X(GRANTS, "grants")                                                                              \
 	X(PUBLISH_MAP, "publish-map")                                                                    \
-	X(EPHEMERAL, "ephemeral")
+	X(EPHEMERAL, "ephemeral")                                                                        \
+	X(OPERATOR, "operator")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -100,8 +103,46 @@ struct gmem_status_reply {
 	uint64_t clients;
 };
 
-struct gmem_guest_args { /* destroy, lease, release */
+struct gmem_guest_args { /* lease, release, publish-map */
 	char name[GMEM_NAME_MAX + 1];
+};
+struct gmem_destroy_args {
+	char name[GMEM_NAME_MAX + 1];
+	bool force; /* feature "operator" */
+};
+
+/* Operator ops (feature "operator", role admin). */
+struct gmem_holders_args {
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t after; /* a client id: list holders with larger ids */
+};
+struct gmem_wire_attachment {
+	uint64_t id;
+	uint64_t offset, length;
+	int kind; /* enum gmem_attach_kind */
+};
+struct gmem_wire_holder {
+	uint64_t client_id;
+	uint64_t pid, uid;
+	char client_name[GMEM_NAME_MAX + 1];
+	int role;
+	uint64_t files;
+	bool leased;
+	uint64_t attachments; /* how many; the first GMEM_HOLDER_RANGES_MAX are listed */
+	struct gmem_wire_attachment *ranges;
+	size_t n_ranges;
+};
+struct gmem_holders_reply {
+	struct gmem_wire_holder *holders;
+	size_t n_holders;
+	uint64_t next;
+};
+struct gmem_cancel_args {
+	uint64_t epoch; /* 0: this gmemd's */
+	uint64_t seq;
+};
+struct gmem_evict_args {
+	uint64_t client_id;
 };
 struct gmem_empty_reply {
 	char unused;
@@ -291,7 +332,7 @@ enum {
 	X(STATUS, "status", gmem_status_args, gmem_no_fields, gmem_status_reply, gmem_status_reply_fields, 0) \
 	X(CREATE, "create", gmem_create_args, gmem_create_args_fields, gmem_wire_guest,                   \
 	  gmem_wire_guest_fields, 0)                                                                      \
-	X(DESTROY, "destroy", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(DESTROY, "destroy", gmem_destroy_args, gmem_destroy_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
 	X(LIST, "list", gmem_list_args, gmem_list_args_fields, gmem_list_reply, gmem_list_reply_fields, 0) \
 	X(OPEN, "open", gmem_guest_args, gmem_guest_args_fields, gmem_open_reply, gmem_open_reply_fields,  \
 	  GMEM_OP_FD_REPLY)                                                                               \
@@ -309,7 +350,11 @@ enum {
 	X(GRANT, "grant", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
 	X(REVOKE, "revoke", gmem_grant_args, gmem_grant_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
 	X(PUBLISH_MAP, "publish-map", gmem_guest_args, gmem_guest_args_fields, gmem_publish_map_reply,     \
-	  gmem_publish_map_reply_fields, GMEM_OP_FD_REPLY)
+	  gmem_publish_map_reply_fields, GMEM_OP_FD_REPLY)                                                \
+	X(HOLDERS, "holders", gmem_holders_args, gmem_holders_args_fields, gmem_holders_reply,            \
+	  gmem_holders_reply_fields, 0)                                                                   \
+	X(CANCEL, "cancel", gmem_cancel_args, gmem_cancel_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(EVICT, "evict", gmem_evict_args, gmem_evict_args_fields, gmem_empty_reply, gmem_no_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -373,6 +418,9 @@ extern const struct gmem_field gmem_conv_event_fields[], gmem_done_event_fields[
 extern const struct gmem_field gmem_watch_event_fields[];
 extern const struct gmem_field gmem_grant_args_fields[];
 extern const struct gmem_field gmem_publish_map_reply_fields[];
+extern const struct gmem_field gmem_destroy_args_fields[];
+extern const struct gmem_field gmem_holders_args_fields[], gmem_holders_reply_fields[];
+extern const struct gmem_field gmem_cancel_args_fields[], gmem_evict_args_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

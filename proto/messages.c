@@ -61,6 +61,53 @@ const struct gmem_field gmem_guest_args_fields[] = {
 	GMEM_FIELD_END,
 };
 
+const struct gmem_field gmem_destroy_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_destroy_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_BOOL(struct gmem_destroy_args, force, "force", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_holders_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_holders_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_holders_args, after, "after", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+static const struct gmem_field wire_attachment_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_attachment, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_attachment, offset, "offset", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_attachment, length, "length", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_wire_attachment, kind, "kind", gmem_attach_kind_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+static const struct gmem_field wire_holder_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_holder, client_id, "client_id", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_holder, pid, "pid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_holder, uid, "uid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_holder, client_name, "client_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_ENUM(struct gmem_wire_holder, role, "role", gmem_role_names, 0),
+	GMEM_FIELD_U64(struct gmem_wire_holder, files, "files", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_BOOL(struct gmem_wire_holder, leased, "leased", 0),
+	GMEM_FIELD_U64(struct gmem_wire_holder, attachments, "attachments", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_ARRAY(struct gmem_wire_holder, ranges, n_ranges, "ranges", struct gmem_wire_attachment,
+			 wire_attachment_fields, GMEM_HOLDER_RANGES_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_holders_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_holders_reply, holders, n_holders, "holders", struct gmem_wire_holder,
+			 wire_holder_fields, GMEM_HOLDERS_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_holders_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_cancel_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_cancel_args, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_cancel_args, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_evict_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_evict_args, client_id, "client_id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_create_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_create_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, size, "size", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),

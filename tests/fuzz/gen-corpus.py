@@ -22,7 +22,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
-       "convert", "vote", "ack", "map", "watch", "grant", "revoke", "publish-map"]
+       "convert", "vote", "ack", "map", "watch", "grant", "revoke", "publish-map", "holders",
+       "cancel", "evict"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion"]
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
 
@@ -48,7 +49,7 @@ CODEC_REQUESTS = {
               "client_name": "qemu-1"},
     "status": None,
     "create": {"name": "vm1", "size": 1073741824, "granule": 2097152, "ephemeral": True},
-    "destroy": {"name": "vm1"},
+    "destroy": {"name": "vm1", "force": True},
     "list": {"after": 3},
     "open": {"name": "vm1"},
     "attach": {"name": "vm1", "offset": 2097152, "length": 4194304, "kind": "iommu"},
@@ -64,6 +65,9 @@ CODEC_REQUESTS = {
     "grant": {"name": "vm1", "who": "uid:1000", "role": "device"},
     "revoke": {"name": "vm1", "who": "gid:4242", "role": "vmm"},
     "publish-map": {"name": "vm1"},
+    "holders": {"name": "vm1", "after": 2},
+    "cancel": {"epoch": 123456789, "seq": 4},
+    "evict": {"client_id": 7},
 }
 
 CODEC_REPLIES = {
@@ -95,6 +99,13 @@ CODEC_REPLIES = {
     "grant": {},
     "revoke": {},
     "publish-map": {"fd": 0, "bytes": 12288, "granule": 4096, "granules": 262144},
+    "holders": {"holders": [{"client_id": 3, "pid": 4242, "uid": 1000, "client_name": "qemu", "role": "vmm",
+                             "files": 2, "leased": True, "attachments": 1,
+                             "ranges": [{"id": 1, "offset": 0, "length": 1073741824, "kind": "kvm"}]},
+                            {"client_id": 5, "pid": 4343, "uid": 1000, "role": "device", "files": 1,
+                             "leased": False, "attachments": 0}], "next": 5},
+    "cancel": {},
+    "evict": {},
 }
 
 CODEC_EVENTS = {
@@ -263,6 +274,18 @@ def requests_corpus():
     seeds["op-publish-map"] = (Conv().hello(0).create(0).req(0, "lease", {"name": "g1"})
                                .req(0, "publish-map", {"name": "g1"}).convert(0, ranges=((0, 8192),)).rec("v0y")
                                .rec("k0").req(0, "publish-map", {"name": "g1"}))
+    seeds["op-holders"] = (vmm_and_device().req(1, "open", {"name": "g1"}).hello(3, "admin")
+                           .req(3, "holders", {"name": "g1"}).req(3, "holders", {"name": "g1", "after": 1}))
+    seeds["op-cancel"] = (vmm_and_device().hello(3, "admin").convert(0).rec("v0y")
+                          .req(3, "cancel", {"seq": 1}))
+    seeds["op-evict"] = vmm_and_device().hello(3, "admin").convert(0).rec("v0y").req(3, "evict", {"client_id": 2})
+    seeds["destroy-force"] = (vmm_and_device().req(1, "open", {"name": "g1"}).hello(3, "admin")
+                              .req(3, "destroy", {"name": "g1", "force": True}).req(0, "status"))
+    seeds["operator-refused"] = (vmm_and_device().convert(0).rec("v0y").rec("v1y")
+                                 .req(0, "holders", {"name": "g1"}).req(0, "cancel", {"seq": 1})
+                                 .req(0, "evict", {"client_id": 2}).req(0, "destroy", {"name": "g1", "force": True})
+                                 .hello(3, "admin").req(3, "cancel", {"seq": 1}).req(3, "cancel", {"seq": 9})
+                                 .req(3, "evict", {"client_id": 99}).req(3, "evict", {"client_id": 4}))
     seeds["publish-map-refused"] = (Conv().hello(0).create(0).req(0, "lease", {"name": "g1"}).hello(1)
                                     .req(1, "publish-map", {"name": "g1"}).req(0, "publish-map", {"name": "g9"}))
 
@@ -390,10 +413,10 @@ KEYS = ["id", "op", "args", "result", "error", "errno", "message", "event", "dat
         "after", "next", "guest", "fd", "offset", "length", "kind", "ranges", "target", "content", "force",
         "epoch", "seq", "outcome", "changed", "participants", "latency_us", "refusals", "unverified", "pid",
         "reason", "timed_out", "gone", "vote", "shared_bytes", "private_bytes", "runs", "state", "wave",
-        "bytes", "requester_pid", "who", "granules", "ephemeral"]
+        "bytes", "requester_pid", "who", "granules", "ephemeral", "uid", "files"]
 VALUES = ["vmm", "device", "admin", "mmap", "iommu", "kvm", "shared", "private", "preserve", "zero", "yes", "no",
           "committed", "aborted", "committed-unverified", "queued", "preparing", "committing", "lease",
-          "list-pages", "convert", "grants", "publish-map", "ephemeral", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
+          "list-pages", "convert", "grants", "publish-map", "ephemeral", "operator", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
 NUMBERS = ["0", "1", "4096", "8192", "65536", "2097152", "4611686018427387904", "9223372036854775807",
            "9223372036854775808", "-1", "1.5", "1e3"]
 

@@ -165,6 +165,13 @@ int gmem_guest_create_ex(struct gmem_client *c, const char *name, uint64_t size,
  * data) until they close them.
  */
 int gmem_guest_destroy(struct gmem_client *c, const char *name);
+enum {
+	/* Operators (role admin) only: destroy, and evict every other connection that held a file, an
+	 * attachment or the lease of the guest. On memfd the files they hold stay open in their processes
+	 * (reading zeroes, still writable): gmemd cannot revoke them. Needs gmemd's feature "operator". */
+	GMEM_DESTROY_FORCE = 1 << 0,
+};
+int gmem_guest_destroy_ex(struct gmem_client *c, const char *name, unsigned flags);
 /* Every guest the caller may see, in creation order; *ret is malloc'd, free() it. */
 int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
 /*
@@ -303,6 +310,30 @@ typedef void (*gmem_convert_fn)(struct gmem_client *c, int err, const struct gme
 				void *userdata);
 int gmem_convert_async(struct gmem_client *c, const char *name, const struct gmem_range *ranges, size_t n,
 		       enum gmem_target target, unsigned flags, gmem_convert_fn fn, void *userdata);
+
+/* ---- operator controls (role admin, gmemd's feature "operator"; -EOPNOTSUPP without it) ---- */
+#define GMEM_HOLDER_RANGES 16
+struct gmem_holder_info {
+	uint64_t client_id;   /* as gmem_evict takes it */
+	uint32_t pid, uid;
+	char client_name[GMEM_NAME_MAX_LEN + 1];
+	enum gmem_role role;
+	uint64_t files;       /* files of the guest handed to this connection */
+	bool leased;          /* it holds the guest's vmm lease */
+	uint64_t attachments; /* how many; the first GMEM_HOLDER_RANGES are in ranges[] */
+	struct {
+		uint64_t id, offset, length;
+		enum gmem_attach_kind kind;
+	} ranges[GMEM_HOLDER_RANGES];
+	size_t n_ranges;
+};
+/* The connections holding a file, an attachment or the lease of the guest; *ret is malloc'd. */
+int gmem_holders(struct gmem_client *c, const char *name, struct gmem_holder_info **ret, size_t *ret_n);
+/* Aborts conversion seq (epoch 0: the running gmemd's) if it is not decided yet. -EALREADY when it is,
+ * -ENOENT when no such conversion is queued or in flight. */
+int gmem_cancel(struct gmem_client *c, uint64_t epoch, uint64_t seq);
+/* Disconnects another client (its id from gmem_holders). Its files stay in its process. */
+int gmem_evict(struct gmem_client *c, uint64_t client_id);
 
 /* ---- the local shareability query ---- */
 /*
