@@ -438,6 +438,7 @@ static const struct command commands[] = {
 	  cmd_holders },
 	{ "cancel", "ID", "admin: abort conversion ID if it is not decided yet", 1, 1, cmd_cancel },
 	{ "evict", "CLIENT", "admin: disconnect client CLIENT (an id from holders)", 1, 1, cmd_evict },
+	{ "top", "", "live conversions/s, latency, slowest participant per guest; q quits", 0, 0, cmd_top },
 };
 
 static void usage(FILE *f)

@@ -284,3 +284,59 @@ GMEM_EXPORT int gmem_detach(struct gmem_client *c, uint64_t id)
 	struct gmem_empty_reply r;
 	return gmem_call(c, GMEM_OP_DETACH, &a, &r, NULL);
 }
+
+GMEM_EXPORT int gmem_stats(struct gmem_client *c, struct gmem_guest_stats **ret, size_t *ret_n, uint64_t *quarantined)
+{
+	struct gmem_guest_stats *all = NULL;
+	size_t n = 0;
+	uint64_t after = 0, q = 0;
+
+	if (!(c->features & GMEM_FEATURE_STATS)) {
+		snprintf(c->err, sizeof(c->err), "this gmemd (%s) keeps no statistics", c->server);
+		return -EOPNOTSUPP;
+	}
+	do {
+		struct gmem_list_args a = { .after = after };
+		struct gmem_stats_reply r = { 0 };
+		int e = gmem_call(c, GMEM_OP_STATS, &a, &r, NULL);
+		if (e < 0) {
+			free(all);
+			return e;
+		}
+		struct gmem_guest_stats *grown = realloc(all, (n + r.n_guests + 1) * sizeof(*all));
+		if (!grown) {
+			gmem_fields_release(gmem_stats_reply_fields, &r);
+			free(all);
+			return -ENOMEM;
+		}
+		all = grown;
+		for (size_t i = 0; i < r.n_guests; i++) {
+			const struct gmem_wire_guest_stats *w = &r.guests[i];
+			struct gmem_guest_stats *s = &all[n++];
+			memset(s, 0, sizeof(*s));
+			s->id = w->id;
+			snprintf(s->name, sizeof(s->name), "%s", w->name);
+			s->conversions = w->conversions;
+			s->committed = w->committed;
+			s->aborted = w->aborted;
+			s->unverified = w->unverified;
+			s->queued = w->queued;
+			s->window = w->window;
+			s->p50_us = w->p50_us;
+			s->p99_us = w->p99_us;
+			s->quarantined_bytes = w->quarantined_bytes;
+			s->slowest.client_id = w->slowest_client_id;
+			s->slowest.pid = (uint32_t)w->slowest_pid;
+			snprintf(s->slowest.client_name, sizeof(s->slowest.client_name), "%s", w->slowest_name);
+			s->slowest.vote_us = w->slowest_vote_us;
+		}
+		q = r.quarantined_bytes;
+		after = r.next;
+		gmem_fields_release(gmem_stats_reply_fields, &r);
+	} while (after);
+	*ret = all;
+	*ret_n = n;
+	if (quarantined)
+		*quarantined = q;
+	return 0;
+}

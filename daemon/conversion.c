@@ -26,6 +26,7 @@
 #include "policy.h"
 #include "sharemap.h"
 #include "sharemap-publish.h"
+#include "stats.h"
 #include "util.h"
 
 struct conv_part {
@@ -58,6 +59,8 @@ struct conversion {
 
 	struct event *timer, *reap;
 	uint64_t cancel_client_id; /* the operator who cancelled it; 0 if none */
+	int64_t t_prepare_us;      /* when the prepares went out */
+	struct conv_slowest slowest; /* the participant that took longest to vote (name borrowed from parts) */
 	pid_t cancel_pid;
 	struct prepare_cache {
 		char *buf; /* owned: the last prepare built */
@@ -331,6 +334,10 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 
 	cv->finished = true;
 	cv->outcome = outcome;
+	/* The latency as the requester's reply will give it, give or take the microseconds below. */
+	if (stats_record(&cv->g->stats, outcome, (uint64_t)(now_us() - cv->t0_us),
+			 cv->slowest.client_id ? &cv->slowest : NULL) < 0)
+		log_warning("guest '%s': no memory for its statistics", cv->g->name);
 	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
 	for (size_t i = 0; i < cv->n_parts; i++)
 		if (cv->parts[i].client)
@@ -497,6 +504,7 @@ static int start(struct conversion *cv)
 	cv->tp.prepare_timeout_ms = m->prepare_timeout_ms;
 	cv->tp.ack_timeout_ms = m->ack_timeout_ms;
 	twopc_init(&cv->tp, cv->to_private, cv->tparts, cv->n_parts, &engine_ops, cv);
+	cv->t_prepare_us = now_us();
 	twopc_event(&cv->tp, TE_START, NULL);
 	return 0;
 }
@@ -666,6 +674,12 @@ int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_
 	if (tp->state != TPP_INVITED) {
 		snprintf(errmsg, errlen, "this client already voted");
 		return -EALREADY;
+	}
+	uint64_t took = (uint64_t)(now_us() - cv->t_prepare_us);
+	if (!cv->slowest.client_id || took > cv->slowest.vote_us) {
+		const struct conv_part *p = tp->user;
+		cv->slowest = (struct conv_slowest){ .client_id = p->client_id, .vote_us = took, .pid = p->pid,
+						     .name = p->name };
 	}
 	if (a->vote == 1) {
 		int e = a->err[0] ? gmem_errno_from_name(a->err) : 0;

@@ -225,6 +225,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	sharemap_free(g->map);
 	pubmap_free(g->pub);
 	lifetime_free(g->life);
+	free(g->stats);
 	free(g->grants);
 	free(g);
 }
@@ -267,6 +268,7 @@ struct manager *manager_free(struct manager *m)
 		sharemap_free(g->map);
 		pubmap_free(g->pub);
 		lifetime_free(g->life);
+		free(g->stats);
 		free(g->grants);
 		free(g);
 	}

@@ -18,6 +18,7 @@
 #include "conversion.h"
 #include "sharemap.h"
 #include "sharemap-publish.h"
+#include "stats.h"
 #include "envelope.h"
 #include "guest.h"
 #include "lifetime.h"
@@ -620,6 +621,50 @@ static int op_publish_map(struct req *q)
 	return 0;
 }
 
+static int op_stats(struct req *q)
+{
+	const struct gmem_list_args *a = q->args;
+	struct gmem_stats_reply *r = q->reply;
+	struct manager *m = q->c->m;
+
+	r->guests = calloc(GMEM_STATS_PAGE, sizeof(*r->guests));
+	if (!r->guests)
+		return -ENOMEM;
+	list_for_each(pos, &m->guests.order) {
+		struct guest *g = list_entry(pos, struct guest, order);
+		if (!(policy_perms(m, q->c, g) & PERM_SEE))
+			continue;
+		r->quarantined_bytes += g->quarantined_bytes;
+		if (g->id <= a->after || r->next)
+			continue;
+		if (r->n_guests == GMEM_STATS_PAGE) {
+			r->next = r->guests[r->n_guests - 1].id;
+			continue;
+		}
+		struct gmem_wire_guest_stats *w = &r->guests[r->n_guests++];
+		const struct guest_stats *s = g->stats;
+		w->id = g->id;
+		snprintf(w->name, sizeof(w->name), "%s", g->name);
+		w->quarantined_bytes = g->quarantined_bytes;
+		list_for_each(p2, &g->conversions)
+			w->queued++;
+		stats_percentiles(s, &w->p50_us, &w->p99_us, &w->window);
+		if (!s)
+			continue;
+		w->conversions = s->conversions;
+		w->committed = s->committed;
+		w->aborted = s->aborted;
+		w->unverified = s->unverified;
+		if (s->slowest_client_id) {
+			w->slowest_client_id = s->slowest_client_id;
+			w->slowest_pid = (uint64_t)s->slowest_pid;
+			snprintf(w->slowest_name, sizeof(w->slowest_name), "%s", s->slowest_name);
+			w->slowest_vote_us = s->slowest_vote_us;
+		}
+	}
+	return 0;
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
@@ -628,6 +673,7 @@ static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_ACK] = op_ack,         [GMEM_OP_MAP] = op_map,         [GMEM_OP_WATCH] = op_watch,
 	[GMEM_OP_GRANT] = op_grant,     [GMEM_OP_REVOKE] = op_revoke, [GMEM_OP_PUBLISH_MAP] = op_publish_map,
 	[GMEM_OP_HOLDERS] = op_holders, [GMEM_OP_CANCEL] = op_cancel, [GMEM_OP_EVICT] = op_evict,
+	[GMEM_OP_STATS] = op_stats,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)

@@ -35,6 +35,7 @@
 #define GMEM_CONVERTS_MAX 16        /* convert requests one connection may have unanswered */
 #define GMEM_HOLDERS_PAGE 32        /* holders in one holders reply */
 #define GMEM_HOLDER_RANGES_MAX 16   /* attachments listed per holder (the count says how many there are) */
+#define GMEM_STATS_PAGE 64          /* guests in one stats reply */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -50,7 +51,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(GRANTS, "grants")                                                                              \
 	X(PUBLISH_MAP, "publish-map")                                                                    \
 	X(EPHEMERAL, "ephemeral")                                                                        \
-	X(OPERATOR, "operator")
+	X(OPERATOR, "operator")                                                                          \
+	X(STATS, "stats")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -143,6 +145,27 @@ struct gmem_cancel_args {
 };
 struct gmem_evict_args {
 	uint64_t client_id;
+};
+
+/* stats (feature "stats"): per guest, what gmemctl top shows. */
+struct gmem_wire_guest_stats {
+	uint64_t id;
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t conversions, committed, aborted, unverified; /* ended, since the guest was created */
+	uint64_t queued;   /* waiting, the one in flight included */
+	uint64_t window;   /* how many recent conversions p50 and p99 are over */
+	uint64_t p50_us, p99_us;
+	uint64_t quarantined_bytes;
+	uint64_t slowest_client_id; /* 0: none in the window */
+	uint64_t slowest_pid;
+	char slowest_name[GMEM_NAME_MAX + 1];
+	uint64_t slowest_vote_us;
+};
+struct gmem_stats_reply {
+	struct gmem_wire_guest_stats *guests;
+	size_t n_guests;
+	uint64_t next;
+	uint64_t quarantined_bytes; /* over every guest the caller may see */
 };
 struct gmem_empty_reply {
 	char unused;
@@ -354,7 +377,8 @@ enum {
 	X(HOLDERS, "holders", gmem_holders_args, gmem_holders_args_fields, gmem_holders_reply,            \
 	  gmem_holders_reply_fields, 0)                                                                   \
 	X(CANCEL, "cancel", gmem_cancel_args, gmem_cancel_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
-	X(EVICT, "evict", gmem_evict_args, gmem_evict_args_fields, gmem_empty_reply, gmem_no_fields, 0)
+	X(EVICT, "evict", gmem_evict_args, gmem_evict_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
+	X(STATS, "stats", gmem_list_args, gmem_list_args_fields, gmem_stats_reply, gmem_stats_reply_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -421,6 +445,7 @@ extern const struct gmem_field gmem_publish_map_reply_fields[];
 extern const struct gmem_field gmem_destroy_args_fields[];
 extern const struct gmem_field gmem_holders_args_fields[], gmem_holders_reply_fields[];
 extern const struct gmem_field gmem_cancel_args_fields[], gmem_evict_args_fields[];
+extern const struct gmem_field gmem_stats_reply_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

@@ -108,6 +108,34 @@ const struct gmem_field gmem_evict_args_fields[] = {
 	GMEM_FIELD_END,
 };
 
+static const struct gmem_field guest_stats_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, id, "id", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_guest_stats, name, "name", 0, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, conversions, "conversions", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, committed, "committed", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, aborted, "aborted", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, unverified, "unverified", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, queued, "queued", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, window, "window", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, p50_us, "p50_us", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, p99_us, "p99_us", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, quarantined_bytes, "quarantined_bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, slowest_client_id, "slowest_client_id", 0, GMEM_INT_MAX,
+		       GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, slowest_pid, "slowest_pid", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_STRING(struct gmem_wire_guest_stats, slowest_name, "slowest_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, slowest_vote_us, "slowest_vote_us", 0, GMEM_INT_MAX,
+		       GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_stats_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_stats_reply, guests, n_guests, "guests", struct gmem_wire_guest_stats,
+			 guest_stats_fields, GMEM_STATS_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_stats_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_stats_reply, quarantined_bytes, "quarantined_bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_create_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_create_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, size, "size", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
        "convert", "vote", "ack", "map", "watch", "grant", "revoke", "publish-map", "holders",
-       "cancel", "evict"]
+       "cancel", "evict", "stats"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion"]
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
 
@@ -68,6 +68,7 @@ CODEC_REQUESTS = {
     "holders": {"name": "vm1", "after": 2},
     "cancel": {"epoch": 123456789, "seq": 4},
     "evict": {"client_id": 7},
+    "stats": {"after": 2},
 }
 
 CODEC_REPLIES = {
@@ -106,6 +107,13 @@ CODEC_REPLIES = {
                              "leased": False, "attachments": 0}], "next": 5},
     "cancel": {},
     "evict": {},
+    "stats": {"guests": [{"id": 3, "name": "vm1", "conversions": 120, "committed": 100, "aborted": 19,
+                          "unverified": 1, "queued": 1, "window": 120, "p50_us": 150, "p99_us": 2500,
+                          "quarantined_bytes": 0, "slowest_client_id": 5, "slowest_pid": 4343,
+                          "slowest_name": "vfio", "slowest_vote_us": 1400},
+                         {"id": 4, "name": "vm2", "conversions": 0, "committed": 0, "aborted": 0, "unverified": 0,
+                          "queued": 0, "window": 0, "p50_us": 0, "p99_us": 0, "quarantined_bytes": 0}],
+              "next": 4, "quarantined_bytes": 0},
 }
 
 CODEC_EVENTS = {
@@ -279,6 +287,9 @@ def requests_corpus():
     seeds["op-cancel"] = (vmm_and_device().hello(3, "admin").convert(0).rec("v0y")
                           .req(3, "cancel", {"seq": 1}))
     seeds["op-evict"] = vmm_and_device().hello(3, "admin").convert(0).rec("v0y").req(3, "evict", {"client_id": 2})
+    seeds["op-stats"] = (vmm_and_device().convert(0).rec("v0y").rec("v1y").rec("k1").rec("k0")
+                         .convert(0, target="shared").rec("v0y").rec("v1n").create(0, "g2")
+                         .req(0, "stats").req(0, "stats", {"after": 1}).hello(2).req(2, "stats"))
     seeds["destroy-force"] = (vmm_and_device().req(1, "open", {"name": "g1"}).hello(3, "admin")
                               .req(3, "destroy", {"name": "g1", "force": True}).req(0, "status"))
     seeds["operator-refused"] = (vmm_and_device().convert(0).rec("v0y").rec("v1y")
@@ -413,10 +424,12 @@ KEYS = ["id", "op", "args", "result", "error", "errno", "message", "event", "dat
         "after", "next", "guest", "fd", "offset", "length", "kind", "ranges", "target", "content", "force",
         "epoch", "seq", "outcome", "changed", "participants", "latency_us", "refusals", "unverified", "pid",
         "reason", "timed_out", "gone", "vote", "shared_bytes", "private_bytes", "runs", "state", "wave",
-        "bytes", "requester_pid", "who", "granules", "ephemeral", "uid", "files"]
+        "bytes", "requester_pid", "who", "granules", "ephemeral", "uid", "files", "conversions",
+        "committed", "aborted", "unverified", "queued", "window", "p50_us", "p99_us", "quarantined_bytes",
+        "slowest_client_id", "slowest_pid", "slowest_name", "slowest_vote_us"]
 VALUES = ["vmm", "device", "admin", "mmap", "iommu", "kvm", "shared", "private", "preserve", "zero", "yes", "no",
           "committed", "aborted", "committed-unverified", "queued", "preparing", "committing", "lease",
-          "list-pages", "convert", "grants", "publish-map", "ephemeral", "operator", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
+          "list-pages", "convert", "grants", "publish-map", "ephemeral", "operator", "stats", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
 NUMBERS = ["0", "1", "4096", "8192", "65536", "2097152", "4611686018427387904", "9223372036854775807",
            "9223372036854775808", "-1", "1.5", "1e3"]
 

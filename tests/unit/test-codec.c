@@ -389,6 +389,37 @@ static struct gmem_wire_holder example_holder(unsigned i)
 
 static struct gmem_wire_holder holders_src[2];
 
+static struct gmem_wire_guest_stats example_guest_stats(unsigned i)
+{
+	struct gmem_wire_guest_stats w;
+
+	memset(&w, 0, sizeof(w));
+	w.id = i ? 7 + i : I64MAX;
+	if (i)
+		snprintf(w.name, sizeof(w.name), "vm-%u", i);
+	else
+		memcpy(w.name, name64, GMEM_NAME_MAX);
+	w.conversions = i ? 100 + i : I64MAX;
+	w.committed = i ? 90 : I64MAX;
+	w.aborted = i ? 9 : I64MAX;
+	w.unverified = i ? 1 : I64MAX;
+	w.queued = i;
+	w.window = i ? 100 : I64MAX;
+	w.p50_us = 150 + i;
+	w.p99_us = i ? 2500 : I64MAX;
+	w.quarantined_bytes = i ? 0 : I64MAX;
+	w.slowest_client_id = i ? 3 : I64MAX;
+	w.slowest_pid = 4000 + i;
+	if (i)
+		snprintf(w.slowest_name, sizeof(w.slowest_name), "vfio-%u", i);
+	else
+		memcpy(w.slowest_name, name64, GMEM_NAME_MAX);
+	w.slowest_vote_us = 1400 + i;
+	return w;
+}
+
+static struct gmem_wire_guest_stats guest_stats_src[2];
+
 static struct gmem_wire_party example_party(unsigned i)
 {
 	struct gmem_wire_party w;
@@ -528,6 +559,19 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 			r->holders = holders_src; /* static storage: never released */
 			r->n_holders = 2;
 			r->next = I64MAX;
+		}
+	} else if (fields == sub_table(gmem_stats_reply_fields, "guests")) {
+		if (full)
+			*(struct gmem_wire_guest_stats *)buf = example_guest_stats(1);
+	} else if (fields == gmem_stats_reply_fields) {
+		struct gmem_stats_reply *r = buf;
+		if (full) {
+			guest_stats_src[0] = example_guest_stats(0);
+			guest_stats_src[1] = example_guest_stats(1);
+			r->guests = guest_stats_src; /* static storage: never released */
+			r->n_guests = 2;
+			r->next = I64MAX;
+			r->quarantined_bytes = I64MAX;
 		}
 	} else if (fields == gmem_cancel_args_fields) {
 		struct gmem_cancel_args *a = buf;

@@ -335,6 +335,25 @@ int gmem_cancel(struct gmem_client *c, uint64_t epoch, uint64_t seq);
 /* Disconnects another client (its id from gmem_holders). Its files stay in its process. */
 int gmem_evict(struct gmem_client *c, uint64_t client_id);
 
+/* ---- statistics (gmemd's feature "stats"; -EOPNOTSUPP without it) ---- */
+struct gmem_guest_stats {
+	uint64_t id;
+	char name[GMEM_NAME_MAX_LEN + 1];
+	uint64_t conversions, committed, aborted, unverified; /* ended since the guest was created */
+	uint64_t queued;             /* waiting, the one in flight included */
+	uint64_t window;             /* how many recent conversions p50_us and p99_us are over (up to 128) */
+	uint64_t p50_us, p99_us;     /* latency, request to outcome, measured by gmemd */
+	uint64_t quarantined_bytes;  /* memory no one may be handed until a holder lets go */
+	struct {
+		uint64_t client_id;  /* 0: no vote among the recent conversions */
+		uint32_t pid;
+		char client_name[GMEM_NAME_MAX_LEN + 1];
+		uint64_t vote_us;    /* prepare to vote */
+	} slowest;                   /* the slowest voter of the window */
+};
+/* Every guest the caller may see; *ret is malloc'd. quarantined (may be NULL): over all of them. */
+int gmem_stats(struct gmem_client *c, struct gmem_guest_stats **ret, size_t *ret_n, uint64_t *quarantined);
+
 /* ---- the local shareability query ---- */
 /*
  * A guest's shareability map published by gmemd to its vmm lease holder: a read-only, sealed mapping
