@@ -134,6 +134,10 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	if (getrandom(&m->epoch, sizeof(m->epoch), GRND_NONBLOCK) != sizeof(m->epoch))
 		m->epoch = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	m->epoch &= INT64_MAX;
+	/* Test-only: act as an older gmemd without these features (test-skew). */
+	m->features = GMEM_FEATURES_ALL & ~gmem_features_parse(getenv("GMEMD_TEST_FEATURES_OFF"));
+	if (m->features != GMEM_FEATURES_ALL)
+		log_warning("features turned off by $GMEMD_TEST_FEATURES_OFF: %s", getenv("GMEMD_TEST_FEATURES_OFF"));
 	const char *sc = getenv("GMEM_TEST_TIMEOUT_SCALE");
 	double scale = sc ? strtod(sc, NULL) : 1.0;
 	if (!(scale >= 1.0))

@@ -98,10 +98,10 @@ static int op_hello(struct req *q)
 
 	c->hello = true;
 	c->role = a->role;
-	c->features = a->features & GMEM_FEATURES_ALL;
+	c->features = a->features & m->features;
 	memcpy(c->name, a->client_name, sizeof(c->name));
 	r->version = GMEM_PROTOCOL_VERSION;
-	r->features = GMEM_FEATURES_ALL;
+	r->features = m->features;
 	snprintf(r->server, sizeof(r->server), "gmemd %s", GMEM_VERSION);
 	snprintf(r->backend, sizeof(r->backend), "%s", m->bops->name);
 	r->enforcing = m->bops->enforcing;
@@ -665,6 +665,25 @@ static int op_stats(struct req *q)
 	return 0;
 }
 
+/* The feature an op came with: a gmemd without it answers as one that never heard of the op. */
+static const uint32_t op_feature[_GMEM_OP_MAX] = {
+	[GMEM_OP_PUBLISH_MAP] = GMEM_FEATURE_PUBLISH_MAP, [GMEM_OP_HOLDERS] = GMEM_FEATURE_OPERATOR,
+	[GMEM_OP_CANCEL] = GMEM_FEATURE_OPERATOR,         [GMEM_OP_EVICT] = GMEM_FEATURE_OPERATOR,
+	[GMEM_OP_STATS] = GMEM_FEATURE_STATS,
+};
+
+/* The optional request fields that came with a feature: without it they are unknown keys. */
+static const char *field_without_feature(const struct manager *m, enum gmem_op op, const void *args)
+{
+	if (op == GMEM_OP_CREATE && ((const struct gmem_create_args *)args)->ephemeral &&
+	    !(m->features & GMEM_FEATURE_EPHEMERAL))
+		return "ephemeral";
+	if (op == GMEM_OP_DESTROY && ((const struct gmem_destroy_args *)args)->force &&
+	    !(m->features & GMEM_FEATURE_OPERATOR))
+		return "force";
+	return NULL;
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
@@ -696,6 +715,8 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 		goto out;
 	}
 	op = gmem_op_from_name(env.name);
+	if (op != GMEM_OP_INVALID && op_feature[op] && !(c->m->features & op_feature[op]))
+		op = GMEM_OP_INVALID;
 	if (op == GMEM_OP_INVALID) {
 		char quoted[65]; /* cut on a character boundary: the error goes back as JSON */
 		gmem_utf8_copy(quoted, sizeof(quoted), env.name);
@@ -723,6 +744,13 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 		goto out;
 	}
 
+	const char *unknown = field_without_feature(c->m, op, args);
+	if (unknown) {
+		snprintf(msg, sizeof(msg), "unknown field '%s'", unknown);
+		client_send_error(c, true, env.id, -EINVAL, msg);
+		gmem_fields_release(gmem_ops[op].args, args);
+		goto out;
+	}
 	struct req q = { .c = c, .id = env.id, .args = args, .reply = reply, .fd = -EBADF };
 	r = handlers[op](&q);
 	gmem_fields_release(gmem_ops[op].args, args);

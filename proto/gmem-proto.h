@@ -71,6 +71,10 @@ extern const char *const gmem_feature_names[];
 #define GMEM_FEATURES_ALL ((1u << (0 GMEM_FEATURES(GMEM_COUNT_ONE))) - 1)
 #define GMEM_COUNT_ONE(id, name) +1
 
+/* The feature bits named in a comma-separated list ("publish-map,stats"); unknown names are ignored.
+ * For the test-only switches that make gmemd or libgmem act as a build without those features. */
+uint32_t gmem_features_parse(const char *list);
+
 /* Guest names: 1..GMEM_NAME_MAX bytes of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool gmem_name_valid(const char *name);
 

@@ -372,6 +372,19 @@ enum gmem_wire_event gmem_wire_event_from_name(const char *name)
 	return GMEM_WIRE_EVENT_INVALID;
 }
 
+uint32_t gmem_features_parse(const char *list)
+{
+	uint32_t bits = 0;
+	for (const char *p = list; p && *p;) {
+		size_t n = strcspn(p, ",");
+		for (int i = 0; gmem_feature_names[i]; i++)
+			if (strlen(gmem_feature_names[i]) == n && strncmp(gmem_feature_names[i], p, n) == 0)
+				bits |= 1u << i;
+		p += n + (p[n] == ',');
+	}
+	return bits;
+}
+
 bool gmem_name_valid(const char *name)
 {
 	size_t n = strlen(name);
