@@ -439,6 +439,9 @@ static const struct command commands[] = {
 	{ "cancel", "ID", "admin: abort conversion ID if it is not decided yet", 1, 1, cmd_cancel },
 	{ "evict", "CLIENT", "admin: disconnect client CLIENT (an id from holders)", 1, 1, cmd_evict },
 	{ "top", "", "live conversions/s, latency, slowest participant per guest; q quits", 0, 0, cmd_top },
+	{ "export", "GUEST FILE", "write a guest's map and contents to a new FILE (sparse)", 2, 2, cmd_export },
+	{ "import", "FILE [GUEST]", "create a guest from an export (named as exported, or GUEST)", 1, 2,
+	  cmd_import },
 };
 
 static void usage(FILE *f)

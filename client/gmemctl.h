@@ -23,5 +23,8 @@ void print_clean(FILE *f, const char *s);
 int cmd_holders(struct gmem_client *c, char **argv);
 int cmd_cancel(struct gmem_client *c, char **argv);
 int cmd_evict(struct gmem_client *c, char **argv);
+/* gmemctl-export.c */
+int cmd_export(struct gmem_client *c, char **argv);
+int cmd_import(struct gmem_client *c, char **argv);
 /* gmemctl-top.c */
 int cmd_top(struct gmem_client *c, char **argv);
