@@ -184,7 +184,9 @@ static void old_libgmem(void)
 	CHECK_EQ(n, 1);
 	CHECK(strcmp(gs[0].name, "eph") == 0);
 	free(gs);
-	CHECK_EQ(gmem_lease(c, "eph"), 0);
+	int fd;
+	CHECK_EQ(gmem_guest_open(c, "eph", &fd, NULL), 0);
+	close(fd);
 	gmem_disconnect(c);
 	basics(&d, "b");
 	unsetenv("GMEM_TEST_FEATURES_OFF");
