@@ -79,6 +79,26 @@ static int copy_sparse(int in, off_t in_off, int out, off_t out_off, uint64_t le
 	return 0;
 }
 
+/* runs: all of them on export, the private ones on import. */
+static void print_result(const char *what, const char *guest, uint64_t size, size_t runs, uint64_t copied,
+			 const char *file)
+{
+	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN];
+	bool exp = what[0] == 'e';
+	if (arg_json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "guest", json_object_new_string(guest));
+		json_object_object_add(o, "file", json_object_new_string(file));
+		json_object_object_add(o, "size", json_object_new_uint64(size));
+		json_object_object_add(o, exp ? "runs" : "private_runs", json_object_new_uint64(runs));
+		json_object_object_add(o, "contents_bytes", json_object_new_uint64(copied));
+		print_json(o);
+		return;
+	}
+	printf("%s %s: %s, %zu%s runs, %s of contents %s %s\n", what, guest, gmem_format_size(size, a, sizeof(a)),
+	       runs, exp ? "" : " private", gmem_format_size(copied, b, sizeof(b)), exp ? "to" : "from", file);
+}
+
 static bool same_runs(const struct gmem_run *a, size_t na, const struct gmem_run *b, size_t nb)
 {
 	if (na != nb)
@@ -95,7 +115,6 @@ int cmd_export(struct gmem_client *c, char **argv)
 	struct gmem_run *runs = NULL, *after = NULL;
 	size_t n, n_after;
 	uint64_t copied = 0;
-	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN];
 	int fd = -EBADF, out = -EBADF, r, st = 1;
 	bool created = false;
 
@@ -160,9 +179,7 @@ int cmd_export(struct gmem_client *c, char **argv)
 		st = fail(c, r, "export %s: map", argv[0]);
 		goto out;
 	}
-	if (!arg_json)
-		printf("exported %s: %s, %zu runs, %s of contents to %s\n", info.name,
-		       gmem_format_size(info.size, a, sizeof(a)), n, gmem_format_size(copied, b, sizeof(b)), argv[1]);
+	print_result("exported", info.name, info.size, n, copied, argv[1]);
 	st = 0;
 	created = false;
 out:
@@ -226,7 +243,7 @@ int cmd_import(struct gmem_client *c, char **argv)
 	struct gmem_range *priv = NULL;
 	size_t H, n_priv = 0;
 	uint64_t size, granule, copied = 0;
-	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN], name[GMEM_NAME_MAX_LEN + 1];
+	char name[GMEM_NAME_MAX_LEN + 1];
 	int in, fd = -EBADF, r, st = 1;
 	bool made = false;
 	struct stat sb;
@@ -301,9 +318,7 @@ int cmd_import(struct gmem_client *c, char **argv)
 			goto out;
 		}
 	}
-	if (!arg_json)
-		printf("imported %s: %s, %zu private runs, %s of contents\n", name, gmem_format_size(size, a, sizeof(a)),
-		       n_priv, gmem_format_size(copied, b, sizeof(b)));
+	print_result("imported", name, size, n_priv, copied, argv[0]);
 	st = 0;
 	made = false;
 out:

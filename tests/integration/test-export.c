@@ -111,6 +111,15 @@ int main(void)
 	printf("  export of an untouched %llu MiB guest: %lld bytes long, %lld allocated\n",
 	       (unsigned long long)(SIZE / MiB), (long long)st.st_size, (long long)st.st_blocks * 512);
 	CHECK(st.st_blocks * 512 <= 8192);
+	{
+		char *out, *err, again[420];
+		snprintf(again, sizeof(again), "%s.json", empty);
+		const char *argv[] = { binary("GMEMCTL"), "--socket", d.socket, "--json", "export", "blank", again, NULL };
+		CHECK_EQ(run_capture(argv, &out, &err), 0);
+		CHECK(strstr(out, "\"contents_bytes\": 0") && strstr(out, "\"runs\": 1"));
+		free(out);
+		free(err);
+	}
 
 	CHECK_EQ(gmem_guest_create(c, "vm", SIZE, 0, NULL), 0);
 	CHECK_EQ(gmem_guest_open(c, "vm", &fd, NULL), 0);
