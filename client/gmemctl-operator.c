@@ -85,10 +85,19 @@ int cmd_holders(struct gmem_client *c, char **argv)
 
 int cmd_cancel(struct gmem_client *c, char **argv)
 {
-	uint64_t seq;
-	if (parse_id(argv[0], "a conversion id", &seq) < 0)
+	uint64_t epoch = 0, seq;
+	char buf[64];
+	/* SEQ as convert and watch print it, or EPOCH:SEQ to name the gmemd run too. */
+	snprintf(buf, sizeof(buf), "%s", argv[0]);
+	char *colon = strchr(buf, ':');
+	if (colon) {
+		*colon = '\0';
+		if (parse_id(buf, "an epoch", &epoch) < 0)
+			return EXIT_USAGE;
+	}
+	if (parse_id(colon ? colon + 1 : buf, "a conversion id", &seq) < 0)
 		return EXIT_USAGE;
-	int r = gmem_cancel(c, 0, seq);
+	int r = gmem_cancel(c, epoch, seq);
 	return r < 0 ? fail(c, r, "cancel %s", argv[0]) : 0;
 }
 

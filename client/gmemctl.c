@@ -436,7 +436,7 @@ static const struct command commands[] = {
 	{ "revoke", "GUEST uid:N|gid:N device|vmm", "take a grant back", 3, 3, cmd_revoke },
 	{ "holders", "GUEST", "admin: the connections holding a guest (files, attachments, lease)", 1, 1,
 	  cmd_holders },
-	{ "cancel", "ID", "admin: abort conversion ID if it is not decided yet", 1, 1, cmd_cancel },
+	{ "cancel", "[EPOCH:]ID", "admin: abort conversion ID if it is not decided yet", 1, 1, cmd_cancel },
 	{ "evict", "CLIENT", "admin: disconnect client CLIENT (an id from holders)", 1, 1, cmd_evict },
 	{ "top", "", "live conversions/s, latency, slowest participant per guest; q quits", 0, 0, cmd_top },
 	{ "export", "GUEST FILE", "write a guest's map and contents to a new FILE (sparse)", 2, 2, cmd_export },

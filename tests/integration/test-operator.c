@@ -325,6 +325,10 @@ static void test_cancel(void)
 	free(out);
 	CHECK_EQ(ctl(&out, "cancel", "0", NULL, NULL), 2);
 	free(out);
+	CHECK_EQ(ctl(&out, "cancel", "12:x", NULL, NULL), 2);
+	free(out);
+	CHECK_EQ(ctl(&out, "cancel", "12:1", NULL, NULL), 1); /* another epoch: ESTALE */
+	free(out);
 
 	/* Decided: the device voted yes and sits on its commit; cancel is refused, the commit stands. */
 	proc_do(&dev, "yes-noack");
