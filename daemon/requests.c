@@ -734,7 +734,9 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 	_Static_assert(sizeof(struct gmem_hello_args) <= 512 && sizeof(struct gmem_open_reply) <= 512 &&
 			       sizeof(struct gmem_status_reply) <= 512 && sizeof(struct gmem_attach_args) <= 512 &&
 			       sizeof(struct gmem_vote_args) <= 512 && sizeof(struct gmem_convert_args) <= 512 &&
-			       sizeof(struct gmem_map_reply) <= 512,
+			       sizeof(struct gmem_map_reply) <= 512 && sizeof(struct gmem_holders_args) <= 512 &&
+			       sizeof(struct gmem_stats_reply) <= 512 && sizeof(struct gmem_destroy_args) <= 512 &&
+			       sizeof(struct gmem_publish_map_reply) <= 512,
 		       "op structs outgrew the request buffers");
 	memset(args, 0, sizeof(args));
 	memset(reply, 0, sizeof(reply));
