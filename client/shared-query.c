@@ -30,7 +30,7 @@ struct gmem_shared_map {
 	const uint8_t *base;
 	uint64_t bytes;
 	uint64_t granule, granules;
-	const uint64_t *seq, *summary, *bitmap;
+	const uint64_t *seq, *flags, *summary, *bitmap;
 };
 
 static uint64_t load(const uint64_t *w)
@@ -71,7 +71,7 @@ GMEM_EXPORT int gmem_shared_map_from_fd(int fd, struct gmem_shared_map **ret)
 		e = negative_errno();
 		goto fail;
 	}
-	/* The header is read once, here; gmemd never changes it after publishing. */
+	/* The header's geometry is read once, here: gmemd changes only seq and flags after publishing. */
 	if (m->bytes < GMEM_PUBMAP_PAGE) {
 		e = -EPROTO;
 		goto fail;
@@ -88,6 +88,7 @@ GMEM_EXPORT int gmem_shared_map_from_fd(int fd, struct gmem_shared_map **ret)
 	m->granule = h->granule;
 	m->granules = h->granules;
 	m->seq = &h->seq;
+	m->flags = &h->flags;
 	m->summary = (const uint64_t *)(m->base + h->summary_offset);
 	m->bitmap = (const uint64_t *)(m->base + h->bitmap_offset);
 	*ret = m;
@@ -189,7 +190,8 @@ static int query(const struct gmem_shared_map *m, uint64_t offset, uint64_t leng
 			continue;
 		}
 #endif
-		uint64_t v = count_set(m, start, start + n, any_only);
+		bool gone = load(m->flags) & GMEM_PUBMAP_DESTROYED;
+		uint64_t v = gone ? 0 : count_set(m, start, start + n, any_only);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 #ifndef GMEM_TEST_SKIP_SEQCHECK
 		if (load(m->seq) != s1)
@@ -197,6 +199,8 @@ static int query(const struct gmem_shared_map *m, uint64_t offset, uint64_t leng
 #else
 		(void)s1;
 #endif
+		if (gone)
+			return -ENODEV;
 		*ret = v;
 		return 0;
 	}

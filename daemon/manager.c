@@ -206,6 +206,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 
 	snprintf(ev.name, sizeof(ev.name), "%s", g->name);
 	conversion_guest_gone(m, g);
+	pubmap_retire(g->pub);
 	guest_table_remove(&m->guests, g);
 	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
 	m->bops->guest_destroy(m->backend, g->mem);

@@ -184,6 +184,15 @@ uint64_t pubmap_file_bytes(const struct pubmap *p)
 	return p->bytes;
 }
 
+void pubmap_retire(struct pubmap *p)
+{
+	if (!p)
+		return;
+	begin_change(p);
+	store(&p->hdr->flags, p->hdr->flags | GMEM_PUBMAP_DESTROYED);
+	end_change(p);
+}
+
 void pubmap_set(struct pubmap *p, const struct conv_range *ranges, size_t n, bool shared)
 {
 	if (!p || n == 0)

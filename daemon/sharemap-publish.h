@@ -32,6 +32,10 @@ struct pubmap *pubmap_free(struct pubmap *p);
 int pubmap_open_reader(struct pubmap *p, int *ret_fd);
 uint64_t pubmap_file_bytes(const struct pubmap *p);
 
+/* The guest is being destroyed: readers that still hold the file get ENODEV from now on, rather than
+ * the last state of memory that no longer exists. */
+void pubmap_retire(struct pubmap *p);
+
 /* Marks the ranges (bytes, granule-aligned) not shared (shared = false) or shared, as one change that
  * readers see whole or not at all. */
 void pubmap_set(struct pubmap *p, const struct conv_range *ranges, size_t n, bool shared);

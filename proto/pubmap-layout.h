@@ -33,7 +33,10 @@ struct gmem_pubmap_header {
 	uint64_t summary_offset; /* bytes from the start of the file, 8-aligned */
 	uint64_t bitmap_offset;  /* bytes from the start of the file, page-aligned */
 	uint64_t file_bytes;
+	uint64_t flags;          /* GMEM_PUBMAP_DESTROYED; changed inside a seq window like the bits */
 };
+
+#define GMEM_PUBMAP_DESTROYED UINT64_C(1) /* the guest is gone: the map answers nothing any more */
 
 /* Where everything goes for a map of n granules (n >= 1). */
 static inline void gmem_pubmap_geometry(uint64_t n, uint64_t *summary_offset, uint64_t *bitmap_offset,

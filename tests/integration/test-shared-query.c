@@ -166,10 +166,15 @@ static void test_semantics(void)
 	CHECK_EQ(gmem_range_is_shared(m, 0, 1 * MiB), 1);
 	gmem_shared_map_close(m);
 
-	/* The map outlives the handle; the guest's destroy does not make it lie about the past. */
-	gmem_shared_map_close(v.m);
-	CHECK_EQ(gmem_guest_destroy(v.c, g), 0);
+	/* The map outlives the handle; once the guest is destroyed it answers nothing. */
 	gmem_disconnect(v.c);
+	CHECK_EQ(gmem_range_is_shared(v.m, 0, 1 * MiB), 1);
+	CHECK_EQ(gmem_connect(d.socket, GMEM_ROLE_VMM, &other), 0);
+	CHECK_EQ(gmem_guest_destroy(other, g), 0);
+	gmem_disconnect(other);
+	CHECK_EQ(gmem_range_is_shared(v.m, 0, 1 * MiB), -ENODEV);
+	CHECK_EQ(gmem_range_count_private(v.m, 0, 1 * MiB, &n), -ENODEV);
+	gmem_shared_map_close(v.m);
 }
 
 /* Every way a holder could write the file must fail; returns how many succeeded. */

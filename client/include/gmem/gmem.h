@@ -376,7 +376,7 @@ int gmem_shared_map_fd(const struct gmem_shared_map *m);
 int gmem_shared_map_from_fd(int fd, struct gmem_shared_map **ret);
 
 /* 1 when every byte of [offset, offset+length) is shared, 0 when some is not; -EINVAL (empty or not
- * granule-aligned), -ERANGE (past the end). The answer comes from one consistent state of the map: a
+ * granule-aligned), -ERANGE (past the end), -ENODEV (the guest was destroyed). The answer comes from one consistent state of the map: a
  * change in the middle of the read makes it read again. */
 int gmem_range_is_shared(const struct gmem_shared_map *m, uint64_t offset, uint64_t length);
 /* The number of granules of the range that are not shared, from one consistent state. */
