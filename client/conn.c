@@ -349,8 +349,10 @@ GMEM_EXPORT int gmem_dispatch(struct gmem_client *c)
 
 int gmem_hello(struct gmem_client *c, enum gmem_role role)
 {
+	/* Test-only: act as an older libgmem that knows none of these features (test-skew). */
+	uint32_t off = gmem_features_parse(getenv("GMEM_TEST_FEATURES_OFF"));
 	struct gmem_hello_args a = { .version = GMEM_PROTOCOL_VERSION, .role = (int)role,
-				     .features = GMEM_FEATURES_ALL };
+				     .features = GMEM_FEATURES_ALL & ~off };
 	struct gmem_hello_reply rep = { 0 };
 	int r;
 
@@ -360,7 +362,7 @@ int gmem_hello(struct gmem_client *c, enum gmem_role role)
 	r = gmem_call(c, GMEM_OP_HELLO, &a, &rep, NULL);
 	if (r < 0)
 		return r;
-	c->features = rep.features;
+	c->features = rep.features & ~off;
 	memcpy(c->server, rep.server, sizeof(c->server));
 	memcpy(c->backend, rep.backend, sizeof(c->backend));
 	c->enforcing = rep.enforcing;

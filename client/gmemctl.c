@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gmemctl-exec.h"
+#include "gmemctl.h"
 #include "size.h"
 
 #ifndef GMEM_VERSION
@@ -28,12 +29,12 @@
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_ABORTED = 3, EXIT_UNVERIFIED = 4 };
 
 static const char *arg_socket;
-static bool arg_json;
+bool arg_json;
 static uint64_t arg_granule;
 static bool arg_granule_set;
 static unsigned arg_node;
 static bool arg_node_set;
-static bool arg_zero, arg_force, arg_lost;
+static bool arg_zero, arg_force, arg_lost, arg_ephemeral;
 
 struct command {
 	const char *name;
@@ -46,7 +47,7 @@ struct command {
 /* Text from gmemd may quote what other clients sent: never let it drive the terminal. C0 controls, DEL
  * and the C1 controls (U+0080..U+009F, two bytes in UTF-8: a terminal in UTF-8 mode takes U+009B for
  * CSI) each print as '?'. */
-static void print_clean(FILE *f, const char *s)
+void print_clean(FILE *f, const char *s)
 {
 #ifdef GMEM_TEST_RAW_TEXT
 	/* gmemctl-rawtext, the control of test-hostile's escape check: text as it came. */
@@ -64,7 +65,7 @@ static void print_clean(FILE *f, const char *s)
 	}
 }
 
-static int fail(struct gmem_client *c, int err, const char *fmt, ...)
+int fail(struct gmem_client *c, int err, const char *fmt, ...)
 {
 	va_list ap;
 	fputs("gmemctl: ", stderr);
@@ -85,7 +86,7 @@ static int fail(struct gmem_client *c, int err, const char *fmt, ...)
 /* json-c escapes C0 controls in strings but writes DEL and the C1 controls as they are: escape those
  * too, so --json output is as safe on a terminal as the text. Outside strings JSON is ASCII, so these
  * bytes only occur inside strings, where \u00XX means the same character. */
-static void print_json(struct json_object *o)
+void print_json(struct json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
 	for (; *s; s++) {
@@ -244,7 +245,7 @@ static int cmd_create(struct gmem_client *c, char **argv)
 		return EXIT_USAGE;
 	}
 	r = arg_node_set ? gmem_guest_create_on_node(c, argv[0], size, arg_granule, arg_node, &g)
-			 : gmem_guest_create(c, argv[0], size, arg_granule, &g);
+			 : gmem_guest_create_ex(c, argv[0], size, arg_granule, arg_ephemeral ? GMEM_CREATE_EPHEMERAL : 0, &g);
 	if (r < 0)
 		return fail(c, r, "create %s", argv[0]);
 	if (arg_json)
@@ -254,7 +255,7 @@ static int cmd_create(struct gmem_client *c, char **argv)
 
 static int cmd_destroy(struct gmem_client *c, char **argv)
 {
-	int r = gmem_guest_destroy(c, argv[0]);
+	int r = gmem_guest_destroy_ex(c, argv[0], arg_force ? GMEM_DESTROY_FORCE : 0);
 	return r < 0 ? fail(c, r, "destroy %s", argv[0]) : 0;
 }
 
@@ -636,8 +637,9 @@ static const struct command commands[] = {
 	{ "guests", "[--lost]", "list the guests you may see (--lost: those whose memory did not survive a restart)",
 	  0, 0, cmd_guests },
 	{ "forget", "GUEST", "drop a lost guest for good; its name is free again", 1, 1, cmd_forget },
-	{ "create", "GUEST SIZE [--granule 4K|2M] [--node N]", "create a guest of SIZE bytes", 2, 2, cmd_create },
-	{ "destroy", "GUEST", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
+	{ "create", "GUEST SIZE [--granule 4K|2M] [--node N] [--ephemeral]", "create a guest of SIZE bytes", 2, 2,
+	  cmd_create },
+	{ "destroy", "GUEST [--force]", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
 	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
 	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
 	{ "map", "GUEST", "shared and private runs of a guest, with a bar", 1, 1, cmd_map },
@@ -650,6 +652,14 @@ static const struct command commands[] = {
 	/* fn NULL: run by gmemctl_exec, which takes the connection and the command after "--". */
 	{ "exec", "GUEST -- COMMAND [ARG...]",
 	  "run COMMAND with the guest's fd ($GMEM_FD, $GMEM_SIZE), attached for its lifetime", 1, 1, NULL },
+	{ "holders", "GUEST", "admin: the connections holding a guest (files, attachments, lease)", 1, 1,
+	  cmd_holders },
+	{ "cancel", "[EPOCH:]ID", "admin: abort conversion ID if it is not decided yet", 1, 1, cmd_cancel },
+	{ "evict", "CLIENT", "admin: disconnect client CLIENT (an id from holders)", 1, 1, cmd_evict },
+	{ "top", "", "live conversions/s, latency, slowest participant per guest; q quits", 0, 0, cmd_top },
+	{ "export", "GUEST FILE", "write a guest's map and contents to a new FILE (sparse)", 2, 2, cmd_export },
+	{ "import", "FILE [GUEST]", "create a guest from an export (named as exported, or GUEST)", 1, 2,
+	  cmd_import },
 };
 
 static void usage(FILE *f)
@@ -666,8 +676,11 @@ static void usage(FILE *f)
 		   "  --json          machine-readable output\n"
 		   "  --granule G     create: 4K (default) or 2M\n"
 		   "  --node N        create: memory from NUMA node N only (kmod)\n"
+		   "  --ephemeral     create: destroy the guest when its vmm lease holder's process exits\n"
 		   "  --zero          convert: discard the contents\n"
-		   "  --force         convert: kmod only, revoke without asking the participants\n"
+		   "  --force         convert: kmod only, revoke without asking the participants;\n"
+		   "                  destroy (admin): also evict every connection holding the guest (on\n"
+		   "                  memfd the files they hold stay open in their processes)\n"
 		   "  --lost          guests: list the lost guests\n"
 		   "  -h, --help      show this help\n"
 		   "  --version       show the version\n"
@@ -682,7 +695,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_LOST, OPT_NODE };
+	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_LOST, OPT_NODE,
+	       OPT_EPHEMERAL };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -691,6 +705,7 @@ int main(int argc, char **argv)
 		{ "zero", no_argument, NULL, OPT_ZERO },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "lost", no_argument, NULL, OPT_LOST },
+		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -738,6 +753,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LOST:
 			arg_lost = true;
+			break;
+		case OPT_EPHEMERAL:
+			arg_ephemeral = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -788,18 +806,18 @@ int main(int argc, char **argv)
 	}
 	if (arg_node_set && cmd->fn != cmd_create) {
 		fprintf(stderr, "gmemctl: --node applies to create only\n");
-		return 2;
+		return EXIT_USAGE;
 	}
-	if (arg_granule_set && cmd->fn != cmd_create) {
-		fprintf(stderr, "gmemctl: --granule applies to create only\n");
+	if ((arg_granule_set || arg_ephemeral) && cmd->fn != cmd_create) {
+		fprintf(stderr, "gmemctl: --granule and --ephemeral apply to create only\n");
 		return EXIT_USAGE;
 	}
 	if (arg_lost && cmd->fn != cmd_guests) {
 		fprintf(stderr, "gmemctl: --lost applies to guests only\n");
 		return EXIT_USAGE;
 	}
-	if ((arg_zero || arg_force) && cmd->fn != cmd_convert) {
-		fprintf(stderr, "gmemctl: --zero and --force apply to convert only\n");
+	if ((arg_zero && cmd->fn != cmd_convert) || (arg_force && cmd->fn != cmd_convert && cmd->fn != cmd_destroy)) {
+		fprintf(stderr, "gmemctl: --zero applies to convert only, --force to convert and destroy\n");
 		return EXIT_USAGE;
 	}
 

@@ -30,6 +30,8 @@
 #include "policy.h"
 #include "sharemap.h"
 #include "testhook.h"
+#include "sharemap-publish.h"
+#include "stats.h"
 #include "util.h"
 #include <json-c/json.h>
 
@@ -64,6 +66,10 @@ struct conversion {
 	size_t n_parts;
 
 	struct event *timer, *reap;
+	uint64_t cancel_client_id; /* the operator who cancelled it; 0 if none */
+	int64_t t_prepare_us;      /* when the prepares went out */
+	struct conv_slowest slowest; /* the participant that took longest to vote (name borrowed from parts) */
+	pid_t cancel_pid;
 	struct prepare_cache {
 		char *buf; /* owned: the last prepare built */
 		size_t len;
@@ -374,6 +380,15 @@ static void reply_requester(struct conversion *cv)
 		    r.n_unverified < GMEM_REFUSALS_MAX)
 			fill_party(&unv[r.n_unverified++], p);
 	}
+	if (cv->cancel_client_id && cv->outcome == GMEM_ABORTED && r.n_refusals < GMEM_REFUSALS_MAX) {
+		struct gmem_wire_refusal *w = &ref[r.n_refusals++];
+		memset(w, 0, sizeof(*w));
+		w->client_id = cv->cancel_client_id;
+		w->pid = (uint64_t)cv->cancel_pid;
+		snprintf(w->client_name, sizeof(w->client_name), "operator");
+		snprintf(w->err, sizeof(w->err), "ECANCELED");
+		snprintf(w->reason, sizeof(w->reason), "cancelled by an operator");
+	}
 	r.refusals = ref;
 	r.unverified = unv;
 	r.revoked = cv->revoked;
@@ -429,10 +444,18 @@ static void finish(struct conversion *cv, enum gmem_outcome outcome)
 			json_object_object_add(o, "outcome", json_object_new_string(gmem_outcome_names[outcome]));
 		(void)jstate_append(cv->m, o);
 	}
+	/* The latency as the requester's reply will give it, give or take the microseconds below. */
+	if (stats_record(&cv->g->stats, outcome, (uint64_t)(now_us() - cv->t0_us),
+			 cv->slowest.client_id ? &cv->slowest : NULL) < 0)
+		log_warning("guest '%s': no memory for its statistics", cv->g->name);
 	snprintf(ev.guest, sizeof(ev.guest), "%s", cv->g->name);
 	for (size_t i = 0; i < cv->n_parts; i++)
 		if (cv->parts[i].client)
 			client_send_event(cv->parts[i].client, GMEM_WIRE_EVENT_DONE, &ev);
+	/* The published map: an aborted to-private range is shared again, a to-shared one is shared only
+	 * now that done is out (and before the requester hears, so its next query sees it). */
+	if (cv->to_private ? outcome == GMEM_ABORTED : outcome != GMEM_ABORTED)
+		pubmap_set(cv->g->pub, cv->eff, cv->n_eff, true);
 	if (cv->requester)
 		reply_requester(cv);
 	/* Why it aborted, for the operator; the reason is the participant's own text (log.c escapes it). */
@@ -620,6 +643,9 @@ static int start(struct conversion *cv, char *errmsg, size_t errlen)
 	for (size_t i = 0; i < cv->n_parts; i++)
 		cv->tparts[i].user = &cv->parts[i];
 
+	/* Not shared from the prepare of a to-private conversion on: before anyone hears of it. */
+	if (cv->to_private)
+		pubmap_set(g->pub, cv->eff, cv->n_eff, false);
 	cv->tp.prepare_timeout_ms = m->prepare_timeout_ms;
 	cv->tp.ack_timeout_ms = m->ack_timeout_ms;
 	twopc_init(&cv->tp, cv->to_private, cv->tparts, cv->n_parts, &engine_ops, cv);
@@ -628,6 +654,7 @@ static int start(struct conversion *cv, char *errmsg, size_t errlen)
 	if (r < 0)
 		return r;
 	cv->journaled = true;
+	cv->t_prepare_us = now_us();
 	twopc_event(&cv->tp, TE_START, NULL);
 	test_hook("begin");
 	return 0;
@@ -809,6 +836,12 @@ int conversion_vote(struct manager *m, struct client *c, const struct gmem_vote_
 		snprintf(errmsg, errlen, "this client already voted");
 		return -EALREADY;
 	}
+	uint64_t took = (uint64_t)(now_us() - cv->t_prepare_us);
+	if (!cv->slowest.client_id || took > cv->slowest.vote_us) {
+		const struct conv_part *p = tp->user;
+		cv->slowest = (struct conv_slowest){ .client_id = p->client_id, .vote_us = took, .pid = p->pid,
+						     .name = p->name };
+	}
 	if (a->vote == 1) {
 		int e = a->err[0] ? gmem_errno_from_name(a->err) : 0;
 		tp->no_err = e ? e : EPERM;
@@ -944,6 +977,60 @@ size_t conversion_list(struct manager *m, const struct client *who, struct gmem_
 		}
 	}
 	return n;
+}
+
+int conversion_cancel(struct manager *m, struct client *admin, uint64_t epoch, uint64_t seq,
+		      struct guest **ret_guest, char *errmsg, size_t errlen)
+{
+	if (epoch && epoch != m->epoch) {
+		snprintf(errmsg, errlen, "conversion %llu is of an earlier gmemd (epoch %llu, this one is %llu)",
+			 (unsigned long long)seq, (unsigned long long)epoch, (unsigned long long)m->epoch);
+		return -ESTALE;
+	}
+	list_for_each(pos, &m->guests.order) {
+		struct guest *g = list_entry(pos, struct guest, order);
+		list_for_each_safe(p2, &g->conversions) {
+			struct conversion *cv = list_entry(p2, struct conversion, node);
+			if (cv->seq != seq)
+				continue;
+			*ret_guest = g;
+			if (!cv->started) {
+				/* Still queued: it never asked anyone, so it just leaves the queue. */
+				if (cv->requester)
+					client_send_error(cv->requester, true, cv->req_id, -ECANCELED,
+							  "cancelled by an operator before it started");
+				watch_event(cv, 4);
+				conv_free(cv);
+				return 0;
+			}
+			if (cv->finished)
+				break;
+			cv->cancel_client_id = admin->id;
+			cv->cancel_pid = admin->pid;
+			int r = twopc_event(&cv->tp, TE_CANCEL, NULL);
+			if (r < 0) {
+				cv->cancel_client_id = 0;
+				snprintf(errmsg, errlen, "conversion %llu is decided (%s): it can no longer be cancelled",
+					 (unsigned long long)seq, twopc_state_names[cv->tp.state]);
+				return -EALREADY;
+			}
+			return 0;
+		}
+	}
+	snprintf(errmsg, errlen, "no conversion %llu is queued or in flight", (unsigned long long)seq);
+	return -ENOENT;
+}
+
+bool conversion_inflight_ranges(const struct guest *g, const struct conv_range **ret, size_t *ret_n)
+{
+	if (list_empty(&g->conversions))
+		return false;
+	const struct conversion *cv = list_entry(g->conversions.next, struct conversion, node);
+	if (!cv->started || cv->finished)
+		return false;
+	*ret = cv->eff;
+	*ret_n = cv->n_eff;
+	return true;
 }
 
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len)

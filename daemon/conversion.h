@@ -62,6 +62,14 @@ void conversion_guest_release(struct guest *g);
  */
 size_t conversion_list(struct manager *m, const struct client *who, struct gmem_wire_conversion *out, size_t max,
 		       uint64_t *omitted);
+/* An operator (admin) aborts conversion seq (epoch 0: this gmemd's) if it is not decided yet: a queued
+ * one leaves its queue (its requester gets ECANCELED), a preparing one aborts (the requester's outcome
+ * lists the operator as refuser). *ret_guest is its guest. Return: 0, -ENOENT, -EALREADY (decided),
+ * -ESTALE (another epoch). */
+int conversion_cancel(struct manager *m, struct client *admin, uint64_t epoch, uint64_t seq,
+		      struct guest **ret_guest, char *errmsg, size_t errlen);
+/* The changing ranges of g's conversion in flight (from its start to its end); false when none. */
+bool conversion_inflight_ranges(const struct guest *g, const struct conv_range **ret, size_t *ret_n);
 /* Whether [off, off+len) overlaps the conversion in flight on g (attach refuses it). */
 bool conversion_busy(const struct guest *g, uint64_t off, uint64_t len);
 /* Adds the begin, decision and map change of every conversion in flight to a snapshot being written. */

@@ -25,11 +25,13 @@
 #include "delegation.h"
 #include "fdstore.h"
 #include "journal-state.h"
+#include "lifetime.h"
 #include "listener.h"
 #include "log.h"
 #include "pid-attach.h"
 #include "replay.h"
 #include "sharemap.h"
+#include "sharemap-publish.h"
 #include "util.h"
 
 static int lock_state_dir(const char *dir, int *ret_fd)
@@ -152,6 +154,10 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	if (getrandom(&m->epoch, sizeof(m->epoch), GRND_NONBLOCK) != sizeof(m->epoch))
 		m->epoch = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	m->epoch &= INT64_MAX;
+	/* Test-only: act as an older gmemd without these features (test-skew). */
+	m->features = GMEM_FEATURES_ALL & ~gmem_features_parse(getenv("GMEMD_TEST_FEATURES_OFF"));
+	if (m->features != GMEM_FEATURES_ALL)
+		log_warning("features turned off by $GMEMD_TEST_FEATURES_OFF: %s", getenv("GMEMD_TEST_FEATURES_OFF"));
 	const char *sc = getenv("GMEM_TEST_TIMEOUT_SCALE");
 	double scale = sc ? strtod(sc, NULL) : 1.0;
 	if (!(scale >= 1.0))
@@ -254,6 +260,7 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	jstate_destroy(m, g->id);
 	if (m->bops->guest_store_fd(m->backend, g->mem) >= 0)
 		fdstore_remove(g->id);
+	pubmap_retire(g->pub);
 	guest_table_remove(&m->guests, g);
 	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
 	m->bops->guest_destroy(m->backend, g->mem);
@@ -275,6 +282,9 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	list_for_each(pos, &m->clients)
 		client_forget_guest(list_entry(pos, struct client, node), g);
 	sharemap_free(g->map);
+	pubmap_free(g->pub);
+	lifetime_free(g->life);
+	free(g->stats);
 	free(g->grants);
 	free(g);
 	notify_changed(m->notify);
@@ -315,6 +325,9 @@ struct manager *manager_free(struct manager *m)
 		pid_attach_guest_gone(g);
 		m->bops->guest_release(m->backend, g->mem);
 		sharemap_free(g->map);
+		pubmap_free(g->pub);
+		lifetime_free(g->life);
+		free(g->stats);
 		free(g->grants);
 		free(g);
 	}

@@ -55,6 +55,7 @@ struct manager {
 	size_t n_clients;
 	uint64_t next_client_id, next_guest_id, next_attach_id, next_conv_seq, next_delegation_id;
 	uint64_t epoch; /* random per start: tells this gmemd's conversions from an earlier one's */
+	uint32_t features; /* offered at hello: all, unless $GMEMD_TEST_FEATURES_OFF (tests) names some */
 	uint64_t prepare_timeout_ms, ack_timeout_ms; /* scaled by $GMEM_TEST_TIMEOUT_SCALE */
 	struct list_node active; /* struct conversion.active_node: started and not finished */
 	struct list_node delegations; /* struct delegation.node */

@@ -22,11 +22,15 @@
 #include "fdstore.h"
 #include "journal-state.h"
 #include "sharemap.h"
+#include "sharemap-publish.h"
+#include "stats.h"
 #include "envelope.h"
 #include "guest.h"
+#include "lifetime.h"
 #include "log.h"
 #include "manager.h"
 #include "pid-attach.h"
+#include "operator.h"
 #include "policy.h"
 #include "util.h"
 
@@ -79,6 +83,7 @@ static void fill_info(struct manager *m, const struct guest *g, struct gmem_wire
 	i->attachments = g->n_attachments;
 	i->leased = g->lease != NULL;
 	i->delegations = delegation_count_guest(m, g);
+	i->ephemeral = g->ephemeral;
 }
 
 static int op_hello(struct req *q)
@@ -100,10 +105,10 @@ static int op_hello(struct req *q)
 
 	c->hello = true;
 	c->role = a->role;
-	c->features = a->features & GMEM_FEATURES_ALL;
+	c->features = a->features & m->features;
 	memcpy(c->name, a->client_name, sizeof(c->name));
 	r->version = GMEM_PROTOCOL_VERSION;
-	r->features = GMEM_FEATURES_ALL;
+	r->features = m->features;
 	snprintf(r->server, sizeof(r->server), "gmemd %s", GMEM_VERSION);
 	snprintf(r->backend, sizeof(r->backend), "%s", m->bops->name);
 	r->enforcing = m->bops->enforcing;
@@ -181,6 +186,7 @@ static int op_create(struct req *q)
 	struct guest *g = guest_alloc(++m->next_guest_id, a->name, a->size, granule, c->uid);
 	if (!g)
 		return -ENOMEM;
+	g->ephemeral = a->ephemeral;
 
 	/* A new guest is all shared (DESIGN.md, "What private means here"). */
 	r = sharemap_new(g->size / g->granule, SHARE_SHARED, &g->map);
@@ -228,20 +234,100 @@ static int op_create(struct req *q)
 	notify_changed(m->notify);
 	if (sfd >= 0)
 		(void)fdstore_push(g->id, sfd);
-	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u", g->name,
-		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner);
+	log_info("guest '%s' created: %llu bytes, granule %llu, owner uid %u%s", g->name,
+		 (unsigned long long)g->size, (unsigned long long)g->granule, g->owner,
+		 g->ephemeral ? ", ephemeral (bound to its first lease holder's process)" : "");
 	fill_info(m, g, q->reply);
+	return 0;
+}
+
+static int need_admin(struct req *q, const char *op)
+{
+	if (q->c->role != GMEM_ROLE_ADMIN)
+		return req_fail(q, -EPERM, "%s is for connections with role admin", op);
 	return 0;
 }
 
 static int op_destroy(struct req *q)
 {
-	const struct gmem_guest_args *a = q->args;
+	const struct gmem_destroy_args *a = q->args;
+	struct manager *m = q->c->m;
 	struct guest *g;
 	int r = find_guest(q, a->name, PERM_OWN, &g);
 	if (r < 0)
 		return r;
-	manager_guest_destroy(q->c->m, g);
+	if (!a->force) {
+		manager_guest_destroy(m, g);
+		return 0;
+	}
+	r = need_admin(q, "destroy --force");
+	if (r < 0)
+		return r;
+	/* What force adds on memfd: the holders' connections are cut, so they take part in nothing more.
+	 * Their files stay open in their processes; gmemd cannot take those back (kmod revokes them). */
+	struct client **cut = calloc(m->n_clients ? m->n_clients : 1, sizeof(*cut));
+	if (!cut)
+		return -ENOMEM;
+	size_t n = operator_holder_clients(m, g, q->c, cut, m->n_clients);
+	struct log_fields f = { .guest = g->name, .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "guest '%s' destroyed by force by client %llu (pid %d); %zu holder connections "
+		   "evicted; their files stay open in their processes (%s backend)", g->name,
+		   (unsigned long long)q->c->id, q->c->pid, n, m->bops->name);
+	manager_guest_destroy(m, g);
+	for (size_t i = 0; i < n; i++) {
+		struct log_fields fe = { .guest = a->name, .client_pid = cut[i]->pid };
+		log_struct(LOG_NOTICE, &fe, "client %llu (pid %d) evicted: it held guest '%s', destroyed by force",
+			   (unsigned long long)cut[i]->id, cut[i]->pid, a->name);
+		operator_evict(cut[i], "evicted: a guest it held was destroyed by force by an operator");
+	}
+	free(cut);
+	return 0;
+}
+
+static int op_holders(struct req *q)
+{
+	const struct gmem_holders_args *a = q->args;
+	struct guest *g;
+	int r = need_admin(q, "holders");
+	if (r < 0 || (r = find_guest(q, a->name, PERM_SEE, &g)) < 0)
+		return r;
+	struct log_fields f = { .guest = g->name, .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "holders of guest '%s' listed by client %llu (pid %d)", g->name,
+		   (unsigned long long)q->c->id, q->c->pid);
+	return operator_holders(q->c->m, g, a->after, q->reply);
+}
+
+static int op_cancel(struct req *q)
+{
+	const struct gmem_cancel_args *a = q->args;
+	struct guest *g = NULL;
+	int r = need_admin(q, "cancel");
+	if (r < 0)
+		return r;
+	r = conversion_cancel(q->c->m, q->c, a->epoch, a->seq, &g, q->err, sizeof(q->err));
+	if (r < 0)
+		return r;
+	struct log_fields f = { .guest = g->name, .conversion_id = a->seq, .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "conversion %llu of guest '%s' cancelled by client %llu (pid %d)",
+		   (unsigned long long)a->seq, g->name, (unsigned long long)q->c->id, q->c->pid);
+	return 0;
+}
+
+static int op_evict(struct req *q)
+{
+	const struct gmem_evict_args *a = q->args;
+	int r = need_admin(q, "evict");
+	if (r < 0)
+		return r;
+	struct client *c = operator_find_client(q->c->m, a->client_id);
+	if (!c)
+		return req_fail(q, -ENOENT, "no client %llu is connected", (unsigned long long)a->client_id);
+	if (c == q->c)
+		return req_fail(q, -EINVAL, "a client cannot evict itself: disconnect instead");
+	struct log_fields f = { .client_pid = c->pid };
+	log_struct(LOG_NOTICE, &f, "client %llu (pid %d, uid %u) evicted by client %llu (pid %d)",
+		   (unsigned long long)c->id, c->pid, c->uid, (unsigned long long)q->c->id, q->c->pid);
+	operator_evict(c, "evicted by an operator");
 	return 0;
 }
 
@@ -407,6 +493,11 @@ static int op_lease(struct req *q)
 		return req_fail(q, -EALREADY, "this client holds the lease already");
 	if (g->lease)
 		return req_fail(q, -EBUSY, "guest '%s' is leased by pid %d", g->name, g->lease->pid);
+	if (g->ephemeral) {
+		r = lifetime_bind(c->m, g, c);
+		if (r < 0)
+			return req_fail(q, r, "cannot watch process %d for the ephemeral guest '%s'", c->pid, g->name);
+	}
 	g->lease = c;
 	return 0;
 }
@@ -841,6 +932,81 @@ static int op_list_lost(struct req *q)
 	return 0;
 }
 
+static int op_publish_map(struct req *q)
+{
+	const struct gmem_guest_args *a = q->args;
+	struct gmem_publish_map_reply *r = q->reply;
+	struct guest *g;
+	int ret = find_guest(q, a->name, PERM_VMM, &g);
+	if (ret < 0)
+		return ret;
+	/* The vmm is who must check guest addresses; anyone else asks through the lease holder. */
+	if (g->lease != q->c)
+		return req_fail(q, -EPERM, "the published map goes to the guest's vmm lease holder");
+	if (!g->pub) {
+		const struct conv_range *busy = NULL;
+		size_t n_busy = 0;
+		(void)conversion_inflight_ranges(g, &busy, &n_busy);
+		ret = pubmap_new(g->name, g->granule, g->map, busy, n_busy, &g->pub);
+		if (ret < 0)
+			return req_fail(q, ret, "cannot publish the map of '%s': %s", g->name, strerror(-ret));
+		log_info("guest '%s': map published (%llu bytes, sparse)", g->name,
+			 (unsigned long long)pubmap_file_bytes(g->pub));
+	}
+	ret = pubmap_open_reader(g->pub, &q->fd);
+	if (ret < 0)
+		return req_fail(q, ret, "cannot open the published map: %s", strerror(-ret));
+	r->fd = 0;
+	r->bytes = pubmap_file_bytes(g->pub);
+	r->granule = g->granule;
+	r->granules = g->size / g->granule;
+	return 0;
+}
+
+static int op_stats(struct req *q)
+{
+	const struct gmem_list_args *a = q->args;
+	struct gmem_stats_reply *r = q->reply;
+	struct manager *m = q->c->m;
+
+	r->guests = calloc(GMEM_STATS_PAGE, sizeof(*r->guests));
+	if (!r->guests)
+		return -ENOMEM;
+	list_for_each(pos, &m->guests.order) {
+		struct guest *g = list_entry(pos, struct guest, order);
+		if (!(policy_perms(m, q->c, g) & PERM_SEE))
+			continue;
+		r->quarantined_bytes += g->quarantined_bytes;
+		if (g->id <= a->after || r->next)
+			continue;
+		if (r->n_guests == GMEM_STATS_PAGE) {
+			r->next = r->guests[r->n_guests - 1].id;
+			continue;
+		}
+		struct gmem_wire_guest_stats *w = &r->guests[r->n_guests++];
+		const struct guest_stats *s = g->stats;
+		w->id = g->id;
+		snprintf(w->name, sizeof(w->name), "%s", g->name);
+		w->quarantined_bytes = g->quarantined_bytes;
+		list_for_each(p2, &g->conversions)
+			w->queued++;
+		stats_percentiles(s, &w->p50_us, &w->p99_us, &w->window);
+		if (!s)
+			continue;
+		w->conversions = s->conversions;
+		w->committed = s->committed;
+		w->aborted = s->aborted;
+		w->unverified = s->unverified;
+		if (s->slowest_client_id) {
+			w->slowest_client_id = s->slowest_client_id;
+			w->slowest_pid = (uint64_t)s->slowest_pid;
+			snprintf(w->slowest_name, sizeof(w->slowest_name), "%s", s->slowest_name);
+			w->slowest_vote_us = s->slowest_vote_us;
+		}
+	}
+	return 0;
+}
+
 static int op_forget(struct req *q)
 {
 	const struct gmem_guest_args *a = q->args;
@@ -856,6 +1022,25 @@ static int op_forget(struct req *q)
 	return req_fail(q, -ENOENT, "no lost guest named '%s'", a->name);
 }
 
+/* The feature an op came with: a gmemd without it answers as one that never heard of the op. */
+static const uint32_t op_feature[_GMEM_OP_MAX] = {
+	[GMEM_OP_PUBLISH_MAP] = GMEM_FEATURE_PUBLISH_MAP, [GMEM_OP_HOLDERS] = GMEM_FEATURE_OPERATOR,
+	[GMEM_OP_CANCEL] = GMEM_FEATURE_OPERATOR,         [GMEM_OP_EVICT] = GMEM_FEATURE_OPERATOR,
+	[GMEM_OP_STATS] = GMEM_FEATURE_STATS,
+};
+
+/* The optional request fields that came with a feature: without it they are unknown keys. */
+static const char *field_without_feature(const struct manager *m, enum gmem_op op, const void *args)
+{
+	if (op == GMEM_OP_CREATE && ((const struct gmem_create_args *)args)->ephemeral &&
+	    !(m->features & GMEM_FEATURE_EPHEMERAL))
+		return "ephemeral";
+	if (op == GMEM_OP_DESTROY && ((const struct gmem_destroy_args *)args)->force &&
+	    !(m->features & GMEM_FEATURE_OPERATOR))
+		return "force";
+	return NULL;
+}
+
 static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_HELLO] = op_hello,     [GMEM_OP_STATUS] = op_status, [GMEM_OP_CREATE] = op_create,
 	[GMEM_OP_DESTROY] = op_destroy, [GMEM_OP_LIST] = op_list,     [GMEM_OP_OPEN] = op_open,
@@ -867,6 +1052,8 @@ static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_DELEGATE] = op_delegate,
 	[GMEM_OP_REDEEM] = op_redeem,   [GMEM_OP_UNDELEGATE] = op_undelegate,
 	[GMEM_OP_RESOLVE] = op_resolve, [GMEM_OP_LIST_LOST] = op_list_lost, [GMEM_OP_FORGET] = op_forget,
+	[GMEM_OP_PUBLISH_MAP] = op_publish_map, [GMEM_OP_HOLDERS] = op_holders, [GMEM_OP_CANCEL] = op_cancel,
+	[GMEM_OP_EVICT] = op_evict,     [GMEM_OP_STATS] = op_stats,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)
@@ -889,6 +1076,8 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 		goto out;
 	}
 	op = gmem_op_from_name(env.name);
+	if (op != GMEM_OP_INVALID && op_feature[op] && !(c->m->features & op_feature[op]))
+		op = GMEM_OP_INVALID;
 	if (op == GMEM_OP_INVALID) {
 		char quoted[65]; /* cut on a character boundary: the error goes back as JSON */
 		gmem_utf8_copy(quoted, sizeof(quoted), env.name);
@@ -908,7 +1097,9 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 			       sizeof(struct gmem_status_reply) <= 512 && sizeof(struct gmem_attach_args) <= 512 &&
 			       sizeof(struct gmem_vote_args) <= 512 && sizeof(struct gmem_convert_args) <= 512 &&
 			       sizeof(struct gmem_map_reply) <= 512 && sizeof(struct gmem_conversions_reply) <= 512 &&
-			       sizeof(struct gmem_clients_reply) <= 512,
+			       sizeof(struct gmem_clients_reply) <= 512 && sizeof(struct gmem_holders_args) <= 512 &&
+			       sizeof(struct gmem_stats_reply) <= 512 && sizeof(struct gmem_destroy_args) <= 512 &&
+			       sizeof(struct gmem_publish_map_reply) <= 512,
 		       "op structs outgrew the request buffers");
 	memset(args, 0, sizeof(args));
 	memset(reply, 0, sizeof(reply));
@@ -918,6 +1109,13 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 		goto out;
 	}
 
+	const char *unknown = field_without_feature(c->m, op, args);
+	if (unknown) {
+		snprintf(msg, sizeof(msg), "unknown field '%s'", unknown);
+		client_send_error(c, true, env.id, -EINVAL, msg);
+		gmem_fields_release(gmem_ops[op].args, args);
+		goto out;
+	}
 	struct req q = { .c = c, .id = env.id, .args = args, .reply = reply, .fd = -EBADF };
 	r = handlers[op](&q);
 	gmem_fields_release(gmem_ops[op].args, args);

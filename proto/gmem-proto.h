@@ -39,6 +39,9 @@
 #define GMEM_PID_ATTACH_MAX 64      /* attachments held on behalf of processes, per guest */
 #define GMEM_DELEGATIONS_MAX 16     /* unredeemed delegations one connection may have made */
 #define GMEM_TOKEN_LEN 32           /* a delegation token: 128 random bits in lowercase hex */
+#define GMEM_HOLDERS_PAGE 32        /* holders in one holders reply */
+#define GMEM_HOLDER_RANGES_MAX 16   /* attachments listed per holder (the count says how many there are) */
+#define GMEM_STATS_PAGE 64          /* guests in one stats reply */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -54,7 +57,11 @@ extern const char *const gmem_attach_kind_names[];
 	X(GRANTS, "grants")                                                                              \
 	X(ATTACH_PID, "attach-pid")                                                                      \
 	X(DELEGATE, "delegate")                                                                          \
-	X(DURABLE, "durable")
+	X(DURABLE, "durable")                                                                            \
+	X(PUBLISH_MAP, "publish-map")                                                                    \
+	X(EPHEMERAL, "ephemeral")                                                                        \
+	X(OPERATOR, "operator")                                                                          \
+	X(STATS, "stats")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -72,6 +79,10 @@ extern const char *const gmem_state_names[];    /* watch: conversion states */
 extern const char *const gmem_feature_names[];
 #define GMEM_FEATURES_ALL ((1u << (0 GMEM_FEATURES(GMEM_COUNT_ONE))) - 1)
 #define GMEM_COUNT_ONE(id, name) +1
+
+/* The feature bits named in a comma-separated list ("publish-map,stats"); unknown names are ignored.
+ * For the test-only switches that make gmemd or libgmem act as a build without those features. */
+uint32_t gmem_features_parse(const char *list);
 
 /* Guest names: 1..GMEM_NAME_MAX bytes of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool gmem_name_valid(const char *name);
@@ -115,8 +126,67 @@ struct gmem_status_reply {
 	size_t n_nodes;
 };
 
-struct gmem_guest_args { /* destroy, lease, release */
+struct gmem_guest_args { /* lease, release, publish-map */
 	char name[GMEM_NAME_MAX + 1];
+};
+struct gmem_destroy_args {
+	char name[GMEM_NAME_MAX + 1];
+	bool force; /* feature "operator" */
+};
+
+/* Operator ops (feature "operator", role admin). */
+struct gmem_holders_args {
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t after; /* a client id: list holders with larger ids */
+};
+struct gmem_wire_attachment {
+	uint64_t id;
+	uint64_t offset, length;
+	int kind; /* enum gmem_attach_kind */
+};
+struct gmem_wire_holder {
+	uint64_t client_id;
+	uint64_t pid, uid;
+	char client_name[GMEM_NAME_MAX + 1];
+	int role;
+	uint64_t files;
+	bool leased;
+	uint64_t attachments; /* how many; the first GMEM_HOLDER_RANGES_MAX are listed */
+	struct gmem_wire_attachment *ranges;
+	size_t n_ranges;
+};
+struct gmem_holders_reply {
+	struct gmem_wire_holder *holders;
+	size_t n_holders;
+	uint64_t next;
+};
+struct gmem_cancel_args {
+	uint64_t epoch; /* 0: this gmemd's */
+	uint64_t seq;
+};
+struct gmem_evict_args {
+	uint64_t client_id;
+};
+
+/* stats (feature "stats"): per guest, what gmemctl top shows. */
+struct gmem_wire_guest_stats {
+	uint64_t id;
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t conversions, committed, aborted, unverified; /* ended, since the guest was created */
+	uint64_t queued;   /* waiting, the one in flight included */
+	uint64_t window;   /* how many recent conversions p50 and p99 are over */
+	uint64_t p50_us, p99_us;
+	uint64_t quarantined_bytes;
+	uint64_t slowest_client_id; /* 0: none in the window */
+	uint64_t slowest_pid;
+	char slowest_name[GMEM_NAME_MAX + 1];
+	uint64_t slowest_vote_us;
+};
+struct gmem_stats_reply {
+	struct gmem_wire_guest_stats *guests;
+	size_t n_guests;
+	uint64_t next;
+	uint64_t quarantined_bytes; /* over every guest the caller may see */
 };
 struct gmem_empty_reply {
 	char unused;
@@ -128,6 +198,7 @@ struct gmem_create_args {
 	uint64_t granule;
 	bool on_node; /* kmod: take the memory from `node`'s ranges only */
 	uint64_t node;
+	bool ephemeral; /* feature "ephemeral" */
 };
 struct gmem_wire_guest {
 	uint64_t id;
@@ -140,6 +211,7 @@ struct gmem_wire_guest {
 	uint64_t attachments;
 	bool leased;
 	uint64_t delegations; /* made and not yet ended: unredeemed tokens and redeemed attachments */
+	bool ephemeral;
 };
 
 struct gmem_list_args {
@@ -257,6 +329,14 @@ struct gmem_ack_args {
 struct gmem_resolve_reply { /* resolve: what a restarted gmemd decided for an in-doubt conversion */
 	char guest[GMEM_NAME_MAX + 1];
 	int outcome; /* enum gmem_outcome */
+};
+
+/* publish-map: the guest's shareability map as a sealed memfd (layout in pubmap-layout.h). */
+struct gmem_publish_map_reply {
+	uint64_t fd; /* index into the datagram's SCM_RIGHTS array: always 0 */
+	uint64_t bytes;    /* the file's size */
+	uint64_t granule;
+	uint64_t granules;
 };
 
 struct gmem_map_args {
@@ -377,7 +457,7 @@ enum {
 	X(STATUS, "status", gmem_status_args, gmem_no_fields, gmem_status_reply, gmem_status_reply_fields, 0) \
 	X(CREATE, "create", gmem_create_args, gmem_create_args_fields, gmem_wire_guest,                   \
 	  gmem_wire_guest_fields, 0)                                                                      \
-	X(DESTROY, "destroy", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(DESTROY, "destroy", gmem_destroy_args, gmem_destroy_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
 	X(LIST, "list", gmem_list_args, gmem_list_args_fields, gmem_list_reply, gmem_list_reply_fields, 0) \
 	X(OPEN, "open", gmem_guest_args, gmem_guest_args_fields, gmem_open_reply, gmem_open_reply_fields,  \
 	  GMEM_OP_FD_REPLY)                                                                               \
@@ -408,7 +488,14 @@ enum {
 	  gmem_resolve_reply_fields, 0)                                                                   \
 	X(LIST_LOST, "list-lost", gmem_list_args, gmem_list_args_fields, gmem_list_reply,                 \
 	  gmem_list_reply_fields, 0)                                                                      \
-	X(FORGET, "forget", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0)
+	X(FORGET, "forget", gmem_guest_args, gmem_guest_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(PUBLISH_MAP, "publish-map", gmem_guest_args, gmem_guest_args_fields, gmem_publish_map_reply,     \
+	  gmem_publish_map_reply_fields, GMEM_OP_FD_REPLY)                                                \
+	X(HOLDERS, "holders", gmem_holders_args, gmem_holders_args_fields, gmem_holders_reply,            \
+	  gmem_holders_reply_fields, 0)                                                                   \
+	X(CANCEL, "cancel", gmem_cancel_args, gmem_cancel_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
+	X(EVICT, "evict", gmem_evict_args, gmem_evict_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
+	X(STATS, "stats", gmem_list_args, gmem_list_args_fields, gmem_stats_reply, gmem_stats_reply_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -478,6 +565,11 @@ extern const struct gmem_field gmem_delegate_args_fields[], gmem_delegate_reply_
 extern const struct gmem_field gmem_redeem_args_fields[], gmem_redeem_reply_fields[];
 extern const struct gmem_field gmem_undelegate_args_fields[], gmem_revoked_event_fields[];
 extern const struct gmem_field gmem_resolve_reply_fields[];
+extern const struct gmem_field gmem_publish_map_reply_fields[];
+extern const struct gmem_field gmem_destroy_args_fields[];
+extern const struct gmem_field gmem_holders_args_fields[], gmem_holders_reply_fields[];
+extern const struct gmem_field gmem_cancel_args_fields[], gmem_evict_args_fields[];
+extern const struct gmem_field gmem_stats_reply_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

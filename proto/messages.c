@@ -70,12 +70,88 @@ const struct gmem_field gmem_guest_args_fields[] = {
 	GMEM_FIELD_END,
 };
 
+const struct gmem_field gmem_destroy_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_destroy_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_BOOL(struct gmem_destroy_args, force, "force", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
+const struct gmem_field gmem_holders_args_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_holders_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_holders_args, after, "after", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+static const struct gmem_field wire_attachment_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_attachment, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_attachment, offset, "offset", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_attachment, length, "length", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_ENUM(struct gmem_wire_attachment, kind, "kind", gmem_attach_kind_names, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+static const struct gmem_field wire_holder_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_holder, client_id, "client_id", 0, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_holder, pid, "pid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_holder, uid, "uid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_holder, client_name, "client_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_ENUM(struct gmem_wire_holder, role, "role", gmem_role_names, 0),
+	GMEM_FIELD_U64(struct gmem_wire_holder, files, "files", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_BOOL(struct gmem_wire_holder, leased, "leased", 0),
+	GMEM_FIELD_U64(struct gmem_wire_holder, attachments, "attachments", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_ARRAY(struct gmem_wire_holder, ranges, n_ranges, "ranges", struct gmem_wire_attachment,
+			 wire_attachment_fields, GMEM_HOLDER_RANGES_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_holders_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_holders_reply, holders, n_holders, "holders", struct gmem_wire_holder,
+			 wire_holder_fields, GMEM_HOLDERS_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_holders_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_cancel_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_cancel_args, epoch, "epoch", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_cancel_args, seq, "seq", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_evict_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_evict_args, client_id, "client_id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
+static const struct gmem_field guest_stats_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, id, "id", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_guest_stats, name, "name", 0, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, conversions, "conversions", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, committed, "committed", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, aborted, "aborted", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, unverified, "unverified", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, queued, "queued", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, window, "window", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, p50_us, "p50_us", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, p99_us, "p99_us", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, quarantined_bytes, "quarantined_bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, slowest_client_id, "slowest_client_id", 0, GMEM_INT_MAX,
+		       GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, slowest_pid, "slowest_pid", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_STRING(struct gmem_wire_guest_stats, slowest_name, "slowest_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_guest_stats, slowest_vote_us, "slowest_vote_us", 0, GMEM_INT_MAX,
+		       GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_stats_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_stats_reply, guests, n_guests, "guests", struct gmem_wire_guest_stats,
+			 guest_stats_fields, GMEM_STATS_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_stats_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_stats_reply, quarantined_bytes, "quarantined_bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_create_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_create_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, size, "size", 1, SIZE_MAX_WIRE, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_create_args, granule, "granule", GMEM_GRANULE_4K, GMEM_GRANULE_2M, GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_BOOL(struct gmem_create_args, on_node, "on_node", GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_U64(struct gmem_create_args, node, "node", 0, GMEM_NODE_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_BOOL(struct gmem_create_args, ephemeral, "ephemeral", GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 
@@ -90,6 +166,7 @@ const struct gmem_field gmem_wire_guest_fields[] = {
 	GMEM_FIELD_U64(struct gmem_wire_guest, attachments, "attachments", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_BOOL(struct gmem_wire_guest, leased, "leased", 0),
 	GMEM_FIELD_U64(struct gmem_wire_guest, delegations, "delegations", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_BOOL(struct gmem_wire_guest, ephemeral, "ephemeral", GMEM_F_OMIT_EMPTY),
 	GMEM_FIELD_END,
 };
 
@@ -249,6 +326,15 @@ const struct gmem_field gmem_resolve_reply_fields[] = {
 	GMEM_FIELD_ENUM(struct gmem_resolve_reply, outcome, "outcome", gmem_outcome_names, GMEM_F_REQUIRED),
 	GMEM_FIELD_END,
 };
+
+const struct gmem_field gmem_publish_map_reply_fields[] = {
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, fd, "fd", 0, 0, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, bytes, "bytes", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, granule, "granule", GMEM_GRANULE_4K, GMEM_GRANULE_2M, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_publish_map_reply, granules, "granules", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_map_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_map_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_map_args, offset, "offset", 0, SIZE_MAX_WIRE, GMEM_F_OMIT_EMPTY),
@@ -392,6 +478,19 @@ enum gmem_wire_event gmem_wire_event_from_name(const char *name)
 		if (strcmp(gmem_events[i].name, name) == 0)
 			return (enum gmem_wire_event)i;
 	return GMEM_WIRE_EVENT_INVALID;
+}
+
+uint32_t gmem_features_parse(const char *list)
+{
+	uint32_t bits = 0;
+	for (const char *p = list; p && *p;) {
+		size_t n = strcspn(p, ",");
+		for (int i = 0; gmem_feature_names[i]; i++)
+			if (strlen(gmem_feature_names[i]) == n && strncmp(gmem_feature_names[i], p, n) == 0)
+				bits |= 1u << i;
+		p += n + (p[n] == ',');
+	}
+	return bits;
 }
 
 bool gmem_name_valid(const char *name)

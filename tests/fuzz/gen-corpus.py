@@ -23,7 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
        "convert", "vote", "ack", "map", "watch", "grant", "revoke", "clients", "conversions", "delegate",
-       "redeem", "undelegate", "resolve", "list-lost", "forget"]
+       "redeem", "undelegate", "resolve", "list-lost", "forget", "publish-map", "holders", "cancel", "evict",
+       "stats"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion", "revoked"]
 TOKEN = "@T"  # fuzz-requests.c: replaced by the token of the last delegate reply
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
@@ -49,8 +50,8 @@ CODEC_REQUESTS = {
     "hello": {"version": 1, "role": "vmm", "features": ["lease", "list-pages", "convert", "future-thing"],
               "client_name": "qemu-1"},
     "status": None,
-    "create": {"name": "vm1", "size": 1073741824, "granule": 2097152},
-    "destroy": {"name": "vm1"},
+    "create": {"name": "vm1", "size": 1073741824, "granule": 2097152, "ephemeral": True},
+    "destroy": {"name": "vm1", "force": True},
     "list": {"after": 3},
     "open": {"name": "vm1"},
     "attach": {"name": "vm1", "offset": 2097152, "length": 4194304, "kind": "iommu"},
@@ -73,6 +74,11 @@ CODEC_REQUESTS = {
     "resolve": {"epoch": 123456789, "seq": 4},
     "list-lost": {"after": 2},
     "forget": {"name": "vm1"},
+    "publish-map": {"name": "vm1"},
+    "holders": {"name": "vm1", "after": 2},
+    "cancel": {"epoch": 123456789, "seq": 4},
+    "evict": {"client_id": 7},
+    "stats": {"after": 2},
 }
 
 CODEC_REPLIES = {
@@ -118,6 +124,21 @@ CODEC_REPLIES = {
     "resolve": {"guest": "vm1", "outcome": "committed"},
     "list-lost": {"guests": [{"id": 3, "name": "vm1", "size": 1073741824, "granule": 2097152, "owner": 1000}]},
     "forget": {},
+    "publish-map": {"fd": 0, "bytes": 12288, "granule": 4096, "granules": 262144},
+    "holders": {"holders": [{"client_id": 3, "pid": 4242, "uid": 1000, "client_name": "qemu", "role": "vmm",
+                             "files": 2, "leased": True, "attachments": 1,
+                             "ranges": [{"id": 1, "offset": 0, "length": 1073741824, "kind": "kvm"}]},
+                            {"client_id": 5, "pid": 4343, "uid": 1000, "role": "device", "files": 1,
+                             "leased": False, "attachments": 0}], "next": 5},
+    "cancel": {},
+    "evict": {},
+    "stats": {"guests": [{"id": 3, "name": "vm1", "conversions": 120, "committed": 100, "aborted": 19,
+                          "unverified": 1, "queued": 1, "window": 120, "p50_us": 150, "p99_us": 2500,
+                          "quarantined_bytes": 0, "slowest_client_id": 5, "slowest_pid": 4343,
+                          "slowest_name": "vfio", "slowest_vote_us": 1400},
+                         {"id": 4, "name": "vm2", "conversions": 0, "committed": 0, "aborted": 0, "unverified": 0,
+                          "queued": 0, "window": 0, "p50_us": 0, "p99_us": 0, "quarantined_bytes": 0}],
+              "next": 4, "quarantined_bytes": 0},
 }
 
 CODEC_EVENTS = {
@@ -244,7 +265,9 @@ def requests_corpus():
 
     seeds["op-hello"] = Conv().hello(0, "vmm", "qemu-1")
     seeds["op-status"] = Conv().hello(0).create(0).req(0, "status")
-    seeds["op-create"] = Conv().hello(0).create(0, "g1").create(0, "g2", 4 << 20, 2 << 20)
+    seeds["op-create"] = (Conv().hello(0).create(0, "g1").create(0, "g2", 4 << 20, 2 << 20)
+                          .req(0, "create", {"name": "g3", "size": 1 << 20, "ephemeral": True})
+                          .req(0, "lease", {"name": "g3"}))
     seeds["op-destroy"] = Conv().hello(0).create(0).req(0, "destroy", {"name": "g1"})
     seeds["op-list"] = Conv().hello(0).create(0, "g1").create(0, "g2").req(0, "list").req(0, "list", {"after": 1})
     seeds["op-open"] = Conv().hello(0).create(0).req(0, "open", {"name": "g1"}).req(0, "open", {"name": "g1"})
@@ -314,6 +337,27 @@ def requests_corpus():
                                 .req(1, "undelegate", {"id": 1}).req(2, "redeem", {"token": TOKEN})
                                 .req(2, "redeem", {"token": TOKEN}).rec("x0").req(2, "undelegate", {"id": 1}))
     seeds["delegate-expiry"] = delegated().rec("t").hello(2, "device").req(2, "redeem", {"token": TOKEN})
+    # The lease holder gets the map (twice: one file each time); another client is refused.
+    seeds["op-publish-map"] = (Conv().hello(0).create(0).req(0, "lease", {"name": "g1"})
+                               .req(0, "publish-map", {"name": "g1"}).convert(0, ranges=((0, 8192),)).rec("v0y")
+                               .rec("k0").req(0, "publish-map", {"name": "g1"}))
+    seeds["op-holders"] = (vmm_and_device().req(1, "open", {"name": "g1"}).hello(3, "admin")
+                           .req(3, "holders", {"name": "g1"}).req(3, "holders", {"name": "g1", "after": 1}))
+    seeds["op-cancel"] = (vmm_and_device().hello(3, "admin").convert(0).rec("v0y")
+                          .req(3, "cancel", {"seq": 1}))
+    seeds["op-evict"] = vmm_and_device().hello(3, "admin").convert(0).rec("v0y").req(3, "evict", {"client_id": 2})
+    seeds["op-stats"] = (vmm_and_device().convert(0).rec("v0y").rec("v1y").rec("k1").rec("k0")
+                         .convert(0, target="shared").rec("v0y").rec("v1n").create(0, "g2")
+                         .req(0, "stats").req(0, "stats", {"after": 1}).hello(2).req(2, "stats"))
+    seeds["destroy-force"] = (vmm_and_device().req(1, "open", {"name": "g1"}).hello(3, "admin")
+                              .req(3, "destroy", {"name": "g1", "force": True}).req(0, "status"))
+    seeds["operator-refused"] = (vmm_and_device().convert(0).rec("v0y").rec("v1y")
+                                 .req(0, "holders", {"name": "g1"}).req(0, "cancel", {"seq": 1})
+                                 .req(0, "evict", {"client_id": 2}).req(0, "destroy", {"name": "g1", "force": True})
+                                 .hello(3, "admin").req(3, "cancel", {"seq": 1}).req(3, "cancel", {"seq": 9})
+                                 .req(3, "evict", {"client_id": 99}).req(3, "evict", {"client_id": 4}))
+    seeds["publish-map-refused"] = (Conv().hello(0).create(0).req(0, "lease", {"name": "g1"}).hello(1)
+                                    .req(1, "publish-map", {"name": "g1"}).req(0, "publish-map", {"name": "g9"}))
 
     seeds["event-shutdown"] = Conv().hello(0).hello(1).rec("S")
     seeds["event-guest-destroyed"] = (Conv().hello(0).create(0).hello(1).req(1, "open", {"name": "g1"})
@@ -448,10 +492,13 @@ KEYS = ["id", "op", "args", "result", "error", "errno", "message", "event", "dat
         "after", "next", "guest", "fd", "offset", "length", "kind", "ranges", "target", "content", "force",
         "epoch", "seq", "outcome", "changed", "participants", "latency_us", "refusals", "unverified", "pid",
         "reason", "timed_out", "gone", "vote", "shared_bytes", "private_bytes", "runs", "state", "wave",
-        "bytes", "requester_pid", "who", "token", "expires_ms", "attachment", "delegation", "delegations"]
+        "bytes", "requester_pid", "who", "token", "expires_ms", "attachment", "delegation", "delegations",
+        "granules", "ephemeral", "uid", "files", "conversions",
+        "committed", "aborted", "unverified", "queued", "window", "p50_us", "p99_us", "quarantined_bytes",
+        "slowest_client_id", "slowest_pid", "slowest_name", "slowest_vote_us"]
 VALUES = ["vmm", "device", "admin", "mmap", "iommu", "kvm", "shared", "private", "preserve", "zero", "yes", "no",
           "committed", "aborted", "committed-unverified", "queued", "preparing", "committing", "lease",
-          "list-pages", "convert", "grants", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
+          "list-pages", "convert", "grants", "publish-map", "ephemeral", "operator", "stats", "uid:60002", "gid:61000", "uid:0", "ENOENT", "EINVAL", "EBUSY", "ETIMEDOUT", "EPERM"]
 NUMBERS = ["0", "1", "4096", "8192", "65536", "2097152", "4611686018427387904", "9223372036854775807",
            "9223372036854775808", "-1", "1.5", "1e3"]
 

@@ -293,6 +293,7 @@ static struct gmem_wire_guest example_guest(unsigned i)
 	g.holders = i;
 	g.attachments = 2 * i + 1;
 	g.leased = i % 2;
+	g.ephemeral = i % 3 == 1;
 	return g;
 }
 
@@ -353,6 +354,71 @@ static struct gmem_wire_refusal example_refusal(unsigned i)
 	w.gone = !i;
 	return w;
 }
+
+static struct gmem_wire_attachment example_attachment(unsigned i)
+{
+	return (struct gmem_wire_attachment){ .id = 1 + i, .offset = (uint64_t)i * 4096, .length = 4096,
+					      .kind = (int)(i % 3) };
+}
+
+static struct gmem_wire_attachment holder_ranges_src[2][GMEM_HOLDER_RANGES_MAX];
+
+static struct gmem_wire_holder example_holder(unsigned i)
+{
+	struct gmem_wire_holder w;
+
+	memset(&w, 0, sizeof(w));
+	w.client_id = i ? 10 + i : I64MAX;
+	w.pid = i ? 4000 + i : I64MAX;
+	w.uid = i ? 1000 : I64MAX;
+	if (i)
+		snprintf(w.client_name, sizeof(w.client_name), "dev-%u", i);
+	else
+		memcpy(w.client_name, name64, GMEM_NAME_MAX);
+	w.role = (int)(i % 3);
+	w.files = i + 1;
+	w.leased = i == 0;
+	w.attachments = i ? 1 : I64MAX;
+	size_t n = i ? 1 : GMEM_HOLDER_RANGES_MAX;
+	for (size_t k = 0; k < n; k++)
+		holder_ranges_src[i % 2][k] = example_attachment((unsigned)k);
+	w.ranges = holder_ranges_src[i % 2]; /* static storage: never released */
+	w.n_ranges = n;
+	return w;
+}
+
+static struct gmem_wire_holder holders_src[2];
+
+static struct gmem_wire_guest_stats example_guest_stats(unsigned i)
+{
+	struct gmem_wire_guest_stats w;
+
+	memset(&w, 0, sizeof(w));
+	w.id = i ? 7 + i : I64MAX;
+	if (i)
+		snprintf(w.name, sizeof(w.name), "vm-%u", i);
+	else
+		memcpy(w.name, name64, GMEM_NAME_MAX);
+	w.conversions = i ? 100 + i : I64MAX;
+	w.committed = i ? 90 : I64MAX;
+	w.aborted = i ? 9 : I64MAX;
+	w.unverified = i ? 1 : I64MAX;
+	w.queued = i;
+	w.window = i ? 100 : I64MAX;
+	w.p50_us = 150 + i;
+	w.p99_us = i ? 2500 : I64MAX;
+	w.quarantined_bytes = i ? 0 : I64MAX;
+	w.slowest_client_id = i ? 3 : I64MAX;
+	w.slowest_pid = 4000 + i;
+	if (i)
+		snprintf(w.slowest_name, sizeof(w.slowest_name), "vfio-%u", i);
+	else
+		memcpy(w.slowest_name, name64, GMEM_NAME_MAX);
+	w.slowest_vote_us = 1400 + i;
+	return w;
+}
+
+static struct gmem_wire_guest_stats guest_stats_src[2];
 
 static struct gmem_wire_party example_party(unsigned i)
 {
@@ -451,6 +517,7 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 		a->granule = full ? GMEM_GRANULE_2M : 0;
 		a->on_node = full;
 		a->node = full ? GMEM_NODE_MAX : 0;
+		a->ephemeral = full;
 	} else if (fields == gmem_wire_guest_fields) {
 		if (full)
 			*(struct gmem_wire_guest *)buf = example_guest(7);
@@ -477,6 +544,57 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 		a->offset = full ? WIRE_SIZE_MAX : 0;
 		a->length = full ? WIRE_SIZE_MAX : 1;
 		a->kind = full ? GMEM_ATTACH_KVM : GMEM_ATTACH_MMAP;
+	} else if (fields == gmem_destroy_args_fields) {
+		struct gmem_destroy_args *a = buf;
+		if (full)
+			memcpy(a->name, name64, GMEM_NAME_MAX);
+		else
+			strcpy(a->name, "d");
+		a->force = full;
+	} else if (fields == gmem_holders_args_fields) {
+		struct gmem_holders_args *a = buf;
+		strcpy(a->name, full ? "vm-holders" : "h");
+		a->after = full ? I64MAX : 0;
+	} else if (fields == sub_table(sub_table(gmem_holders_reply_fields, "holders"), "ranges")) {
+		if (full)
+			*(struct gmem_wire_attachment *)buf = example_attachment(2);
+	} else if (fields == sub_table(gmem_holders_reply_fields, "holders")) {
+		if (full)
+			*(struct gmem_wire_holder *)buf = example_holder(1);
+	} else if (fields == gmem_holders_reply_fields) {
+		struct gmem_holders_reply *r = buf;
+		if (full) {
+			holders_src[0] = example_holder(0);
+			holders_src[1] = example_holder(1);
+			r->holders = holders_src; /* static storage: never released */
+			r->n_holders = 2;
+			r->next = I64MAX;
+		}
+	} else if (fields == sub_table(gmem_stats_reply_fields, "guests")) {
+		if (full)
+			*(struct gmem_wire_guest_stats *)buf = example_guest_stats(1);
+	} else if (fields == gmem_stats_reply_fields) {
+		struct gmem_stats_reply *r = buf;
+		if (full) {
+			guest_stats_src[0] = example_guest_stats(0);
+			guest_stats_src[1] = example_guest_stats(1);
+			r->guests = guest_stats_src; /* static storage: never released */
+			r->n_guests = 2;
+			r->next = I64MAX;
+			r->quarantined_bytes = I64MAX;
+		}
+	} else if (fields == gmem_cancel_args_fields) {
+		struct gmem_cancel_args *a = buf;
+		a->epoch = full ? I64MAX : 0;
+		a->seq = full ? I64MAX : 1;
+	} else if (fields == gmem_evict_args_fields) {
+		((struct gmem_evict_args *)buf)->client_id = full ? I64MAX : 1;
+	} else if (fields == gmem_publish_map_reply_fields) {
+		struct gmem_publish_map_reply *r = buf;
+		r->fd = 0;
+		r->bytes = full ? I64MAX : 1;
+		r->granule = full ? GMEM_GRANULE_2M : GMEM_GRANULE_4K;
+		r->granules = full ? I64MAX : 1;
 	} else if (fields == gmem_attach_reply_fields) {
 		((struct gmem_attach_reply *)buf)->id = full ? I64MAX : 1;
 	} else if (fields == gmem_detach_args_fields) {

@@ -195,12 +195,27 @@ struct gmem_node_info {
 };
 /* *ret is malloc'd (free it), *ret_n may be 0. Return: 0 or -errno. */
 int gmem_pool_nodes(struct gmem_client *c, struct gmem_node_info **ret, size_t *ret_n);
+enum {
+	/* Destroyed when the process holding its vmm lease exits (bound by the first gmem_lease, moved by
+	 * each later one; until then it lives like any guest). Needs gmemd's feature "ephemeral". */
+	GMEM_CREATE_EPHEMERAL = 1 << 0,
+};
+/* gmem_guest_create with flags (GMEM_CREATE_*). -EOPNOTSUPP when gmemd lacks a feature a flag needs. */
+int gmem_guest_create_ex(struct gmem_client *c, const char *name, uint64_t size, uint64_t granule, unsigned flags,
+			 struct gmem_guest_info *ret);
 /*
  * Destroys a guest: its memory goes back to the pool at once. Clients still holding its files are sent
  * GMEM_EVENT_GUEST_DESTROYED; on the memfd backend their files then read zeroes (never another guest's
  * data) until they close them.
  */
 int gmem_guest_destroy(struct gmem_client *c, const char *name);
+enum {
+	/* Operators (role admin) only: destroy, and evict every other connection that held a file, an
+	 * attachment or the lease of the guest. On memfd the files they hold stay open in their processes
+	 * (reading zeroes, still writable): gmemd cannot revoke them. Needs gmemd's feature "operator". */
+	GMEM_DESTROY_FORCE = 1 << 0,
+};
+int gmem_guest_destroy_ex(struct gmem_client *c, const char *name, unsigned flags);
 /* Every guest the caller may see, in creation order; *ret is malloc'd, free() it. */
 int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
 /*
@@ -434,6 +449,77 @@ struct gmem_conversion_info {
  */
 int gmem_conversion_list(struct gmem_client *c, struct gmem_conversion_info **ret_in_flight, size_t *ret_n_in_flight,
 			 uint64_t *ret_omitted, struct gmem_conversion_info **ret_recent, size_t *ret_n_recent);
+/* ---- operator controls (role admin, gmemd's feature "operator"; -EOPNOTSUPP without it) ---- */
+#define GMEM_HOLDER_RANGES 16
+struct gmem_holder_info {
+	uint64_t client_id;   /* as gmem_evict takes it */
+	uint32_t pid, uid;
+	char client_name[GMEM_NAME_MAX_LEN + 1];
+	enum gmem_role role;
+	uint64_t files;       /* files of the guest handed to this connection */
+	bool leased;          /* it holds the guest's vmm lease */
+	uint64_t attachments; /* how many; the first GMEM_HOLDER_RANGES are in ranges[] */
+	struct {
+		uint64_t id, offset, length;
+		enum gmem_attach_kind kind;
+	} ranges[GMEM_HOLDER_RANGES];
+	size_t n_ranges;
+};
+/* The connections holding a file, an attachment or the lease of the guest; *ret is malloc'd. */
+int gmem_holders(struct gmem_client *c, const char *name, struct gmem_holder_info **ret, size_t *ret_n);
+/* Aborts conversion seq (epoch 0: the running gmemd's) if it is not decided yet. -EALREADY when it is,
+ * -ENOENT when no such conversion is queued or in flight. */
+int gmem_cancel(struct gmem_client *c, uint64_t epoch, uint64_t seq);
+/* Disconnects another client (its id from gmem_holders). Its files stay in its process. */
+int gmem_evict(struct gmem_client *c, uint64_t client_id);
+
+/* ---- statistics (gmemd's feature "stats"; -EOPNOTSUPP without it) ---- */
+struct gmem_guest_stats {
+	uint64_t id;
+	char name[GMEM_NAME_MAX_LEN + 1];
+	uint64_t conversions, committed, aborted, unverified; /* ended since the guest was created */
+	uint64_t queued;             /* waiting, the one in flight included */
+	uint64_t window;             /* how many recent conversions p50_us and p99_us are over (up to 128) */
+	uint64_t p50_us, p99_us;     /* latency, request to outcome, measured by gmemd */
+	uint64_t quarantined_bytes;  /* memory no one may be handed until a holder lets go */
+	struct {
+		uint64_t client_id;  /* 0: no vote among the recent conversions */
+		uint32_t pid;
+		char client_name[GMEM_NAME_MAX_LEN + 1];
+		uint64_t vote_us;    /* prepare to vote */
+	} slowest;                   /* the slowest voter of the window */
+};
+/* Every guest the caller may see; *ret is malloc'd. quarantined (may be NULL): over all of them. */
+int gmem_stats(struct gmem_client *c, struct gmem_guest_stats **ret, size_t *ret_n, uint64_t *quarantined);
+
+/* ---- the local shareability query ---- */
+/*
+ * A guest's shareability map published by gmemd to its vmm lease holder: a read-only, sealed mapping
+ * that answers "is this range shared?" without a round trip to gmemd and without locks, so device
+ * emulation can check every guest address it touches (a virtqueue in private memory would fault it).
+ * A range reads not shared from the prepare of a conversion to private on, and shared only after the
+ * done of a conversion to shared. The queries may run in any thread, concurrently with each other and
+ * with calls on the handle; they never block and never call gmemd.
+ */
+struct gmem_shared_map;
+
+/* Needs the guest's vmm lease on this handle (gmem_lease). -EPERM otherwise; -EOPNOTSUPP when gmemd
+ * does not offer the feature "publish-map". The map stays valid after the handle is gone. */
+int gmem_shared_map_open(struct gmem_client *c, const char *name, struct gmem_shared_map **ret);
+void gmem_shared_map_close(struct gmem_shared_map *m);
+/* The map's read-only file (borrowed: valid until close), to pass to a device process, which opens its
+ * own view with gmem_shared_map_from_fd (fd borrowed: the map keeps a duplicate). Nobody can write the
+ * file: gmemd sealed it (F_SEAL_FUTURE_WRITE), a reopen through /proc included. */
+int gmem_shared_map_fd(const struct gmem_shared_map *m);
+int gmem_shared_map_from_fd(int fd, struct gmem_shared_map **ret);
+
+/* 1 when every byte of [offset, offset+length) is shared, 0 when some is not; -EINVAL (empty or not
+ * granule-aligned), -ERANGE (past the end), -ENODEV (the guest was destroyed). The answer comes from one consistent state of the map: a
+ * change in the middle of the read makes it read again. */
+int gmem_range_is_shared(const struct gmem_shared_map *m, uint64_t offset, uint64_t length);
+/* The number of granules of the range that are not shared, from one consistent state. */
+int gmem_range_count_private(const struct gmem_shared_map *m, uint64_t offset, uint64_t length,
+			     uint64_t *ret_granules);
 
 #ifdef __cplusplus
 }
