@@ -14,6 +14,7 @@
 #include "guest.h"
 #include "list.h"
 #include "notify.h"
+#include "quarantine.h"
 #include "recent.h"
 
 struct event_base;
@@ -61,6 +62,7 @@ struct manager {
 	struct dbus *dbus; /* NULL with --bus none */
 	struct notify *notify;
 	struct recent recent; /* the conversions that ended last (gmemctl conversions) */
+	struct quarantine_set quarantine; /* memory held back for IOMMU holders (quarantine.h) */
 };
 
 int manager_new(const struct manager_config *cfg, struct manager **ret);

@@ -23,6 +23,7 @@
 #include "manager.h"
 #include "pid-attach.h"
 #include "policy.h"
+#include "quarantine.h"
 #include "util.h"
 
 #ifndef GMEM_VERSION
@@ -105,6 +106,19 @@ static int op_hello(struct req *q)
 	return 0;
 }
 
+static int fill_quarantine(struct req *q, uint64_t *bytes, struct gmem_wire_quarantine **ret, size_t *ret_n)
+{
+	struct manager *m = q->c->m;
+	*bytes = quarantine_bytes(m, NULL);
+	if (*bytes == 0)
+		return 0;
+	*ret = calloc(GMEM_QUARANTINE_LIST_MAX, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	*ret_n = quarantine_list(m, q->c, NULL, *ret, GMEM_QUARANTINE_LIST_MAX);
+	return 0;
+}
+
 static int op_status(struct req *q)
 {
 	struct manager *m = q->c->m;
@@ -123,7 +137,7 @@ static int op_status(struct req *q)
 		r->touched += m->bops->guest_touched(m->backend, g->mem);
 	}
 	r->clients = m->n_clients;
-	return 0;
+	return fill_quarantine(q, &r->quarantined, &r->quarantine, &r->n_quarantine);
 }
 
 static int op_create(struct req *q)
@@ -408,6 +422,10 @@ static int op_vote(struct req *q)
 
 static int op_ack(struct req *q)
 {
+	const struct gmem_ack_args *a = q->args;
+	/* An ack after the conversion ended releases what it left quarantined. */
+	if (quarantine_ack(q->c->m, q->c, a->epoch, a->seq))
+		return 0;
 	return conversion_ack(q->c->m, q->c, q->args, q->err, sizeof(q->err));
 }
 
@@ -453,6 +471,7 @@ static int op_map(struct req *q)
 	struct map_walk w = { .r = r, .granule = g->granule };
 	uint64_t first = a->offset / g->granule;
 	sharemap_walk(g->map, first, n - first, collect_run, &w);
+	r->quarantined_bytes = quarantine_bytes(q->c->m, g);
 	return 0;
 }
 

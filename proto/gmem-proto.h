@@ -37,6 +37,7 @@
 #define GMEM_IN_FLIGHT_MAX 100      /* conversions in flight listed in one conversions reply */
 #define GMEM_RECENT_MAX 64          /* finished conversions gmemd remembers (and lists) */
 #define GMEM_PID_ATTACH_MAX 64      /* attachments held on behalf of processes, per guest */
+#define GMEM_QUARANTINE_LIST_MAX 64 /* quarantine records in one status reply */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -92,6 +93,16 @@ struct gmem_hello_reply {
 struct gmem_status_args {
 	char unused;
 };
+/* A quarantined piece of memory and the IOMMU holder it waits for (PROTOCOL.md, "Quarantine"). */
+struct gmem_wire_quarantine {
+	char guest[GMEM_NAME_MAX + 1];
+	bool destroyed; /* the guest is gone; its memory stays allocated */
+	uint64_t offset, length;
+	uint64_t seq;   /* unacked: the conversion the holder did not ack */
+	uint64_t client_id;
+	uint64_t pid;
+	char client_name[GMEM_NAME_MAX + 1];
+};
 struct gmem_status_reply {
 	char server[GMEM_NAME_MAX + 1];
 	char backend[16];
@@ -101,6 +112,9 @@ struct gmem_status_reply {
 	uint64_t touched;
 	uint64_t guests;
 	uint64_t clients;
+	uint64_t quarantined; /* bytes, over the pool */
+	struct gmem_wire_quarantine *quarantine; /* the records the caller may see */
+	size_t n_quarantine;
 };
 
 struct gmem_guest_args { /* destroy, lease, release */
@@ -225,6 +239,7 @@ struct gmem_map_reply {
 	uint64_t size;
 	uint64_t granule;
 	uint64_t shared_bytes, private_bytes; /* over the whole guest */
+	uint64_t quarantined_bytes; /* who holds them: the status reply (a map page has no room left) */
 	struct gmem_wire_run *runs;
 	size_t n_runs;
 	uint64_t next; /* 0: the last page; else pass as offset */
