@@ -13,8 +13,12 @@
  * or writes. Commands on stdin, one per line, answered on stdout:
  *   write OFF TOKEN   the device writes TOKEN (a string) at OFF of the range   -> "written" or "error ..."
  *   read OFF LEN      the device reads LEN bytes at OFF (LEN < 4096)            -> "data HEX" or "error ..."
+ *   cpu-write OFF TOKEN / cpu-read OFF LEN   the same through this process's CPU mapping of the file
  *   state             -> "mapped" or "unmapped"
  *   quit
+ * With GROUP_DEV "-" there is no device: it attaches as `mmap` and only the cpu- commands work (another
+ * process's view of the same memory); it unmaps its CPU mapping on a to-private commit and maps it again
+ * on a to-shared one.
  * Options: --vote yes|no, --ack yes|never|no-unmap (no-unmap is a control: it acks a to-private commit
  * without unmapping, leaving a stale IOMMU entry), --iova-budget BYTES (to-shared votes no beyond it).
  * Usage: gmem-vfio-demo [options] GROUP_DEV BDF GUEST OFFSET LENGTH   (socket from $GMEM_SOCKET)
@@ -50,7 +54,8 @@ static uint64_t offset, length;
 static int container = -1, group = -1, device = -1;
 static uint64_t bar0_off, cfg_off;
 static unsigned char *map, *stage;
-static bool mapped, dma_stopped;
+static bool mapped, dma_stopped, cpu_only;
+static int guest_fd = -1;
 
 static uint64_t parse(const char *s)
 {
@@ -184,7 +189,7 @@ static void on_prepare(struct gmem_client *c, const struct gmem_conversion *cv, 
 	(void)ud;
 	/* Stop submitting, and wait for what is in flight (commands are not read while stopped). */
 	dma_stopped = true;
-	int r = dma_drain();
+	int r = cpu_only ? 0 : dma_drain();
 	if (r < 0) {
 		gmem_vote(c, cv->epoch, cv->seq, false, -r, "DMA did not drain");
 		return;
@@ -196,6 +201,19 @@ static void on_commit(struct gmem_client *c, const struct gmem_conversion *cv, v
 {
 	int r = 0;
 	(void)ud;
+	if (cpu_only) {
+		/* A CPU mapping kept through a to-private commit would be revoked by the module's audit. */
+		if (cv->target == GMEM_PRIVATE && map) {
+			munmap(map, length);
+			map = NULL;
+		} else if (cv->target == GMEM_SHARED && !map) {
+			map = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, guest_fd, (off_t)offset);
+			if (map == MAP_FAILED)
+				map = NULL;
+		}
+		gmem_ack(c, cv->epoch, cv->seq);
+		return;
+	}
 	if (cv->target == GMEM_PRIVATE && mapped && strcmp(ack_mode, "no-unmap") != 0)
 		r = iommu_unmap();
 	else if (cv->target == GMEM_SHARED && !mapped)
@@ -228,6 +246,30 @@ static void command(char *line)
 	int r;
 
 	line[strcspn(line, "\n")] = 0;
+	if (sscanf(line, "cpu-write %llu %255s", &off, token) == 2) {
+		if (!map || off + strlen(token) > length) {
+			printf("error %s\n", map ? "range" : "unmapped");
+			return;
+		}
+		memcpy(map + off, token, strlen(token));
+		printf("written\n");
+		return;
+	}
+	if (sscanf(line, "cpu-read %llu %llu", &off, &len) == 2) {
+		if (!map || len == 0 || len > EDU_XFER_MAX || off + len > length) {
+			printf("error %s\n", map ? "range" : "unmapped");
+			return;
+		}
+		printf("data ");
+		for (unsigned long long i = 0; i < len; i++)
+			printf("%02x", map[off + i]);
+		printf("\n");
+		return;
+	}
+	if (cpu_only) {
+		printf("error no device\n");
+		return;
+	}
 	if (sscanf(line, "write %llu %255s", &off, token) == 2) {
 		size_t n = strlen(token);
 		if (off + n > length) {
@@ -295,8 +337,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	gmem_set_participant(c, &ops, NULL);
+	cpu_only = strcmp(group_dev, "-") == 0;
 	if ((r = gmem_guest_open(c, guest, &fd, NULL)) < 0 ||
-	    (r = gmem_attach(c, guest, offset, length, GMEM_ATTACH_IOMMU, NULL)) < 0) {
+	    (r = gmem_attach(c, guest, offset, length, cpu_only ? GMEM_ATTACH_MMAP : GMEM_ATTACH_IOMMU, NULL)) < 0) {
 		fprintf(stderr, "gmem-vfio-demo: open/attach: %s (%s)\n", strerror(-r), gmem_last_error(c));
 		return 1;
 	}
@@ -305,7 +348,8 @@ int main(int argc, char **argv)
 		perror("gmem-vfio-demo: mmap");
 		return 1;
 	}
-	if ((r = vfio_setup(group_dev, bdf)) < 0 || (r = iommu_map()) < 0) {
+	guest_fd = fd;
+	if (!cpu_only && ((r = vfio_setup(group_dev, bdf)) < 0 || (r = iommu_map()) < 0)) {
 		fprintf(stderr, "gmem-vfio-demo: vfio: %s\n", strerror(-r));
 		return 1;
 	}

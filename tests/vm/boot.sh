@@ -14,9 +14,13 @@ limit=$(awk -v s="$scale" 'BEGIN { printf "%d", 90 * s }')
 # 64 MiB reserved at 512 MiB: inside the 1 GiB of RAM qemu backs (past the end, writes would vanish).
 memmap='memmap=64M$0x20000000'
 start=$(date +%s.%N)
+# $GMEM_VM_QEMU_ARGS / $GMEM_VM_APPEND: extra machine options and kernel arguments (the vfio runs: q35,
+# intel-iommu, edu; intel_iommu=on).
+# shellcheck disable=SC2086
 timeout -k 5 "$limit" qemu-system-x86_64 -nodefaults -no-user-config -display none -serial stdio \
 	-monitor none -accel tcg -smp 1 -m 1G -no-reboot -kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-	-append "console=ttyS0 $memmap panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet" \
+	${GMEM_VM_QEMU_ARGS:-} \
+	-append "console=ttyS0 $memmap panic=-1 oops=panic panic_on_warn=1 panic_print=0x20 quiet ${GMEM_VM_APPEND:-}" \
 	</dev/null 2>&1 | tr -d '\r' >"$log" || true
 secs=$(echo "$(date +%s.%N) - $start" | bc)
 cat "$log"
