@@ -53,9 +53,9 @@ start() { # NAME ARGS... : starts a demo, waits for "ready"
 fdn=5
 expect_line() { # NAME WANT: waits for the demo's next line; prints it
 	n=$1; want=$2
-	eval "cnt=\${${n}_lines:-0}"
-	cnt=$((cnt + 1))
-	eval "${n}_lines=$cnt"
+	# Counted in a file: callers run this inside $(...), where a variable would not survive.
+	cnt=$(($(cat /tmp/$n.cnt 2>/dev/null || echo 0) + 1))
+	echo $cnt >/tmp/$n.cnt
 	i=0
 	while [ "$(wc -l </tmp/$n.out)" -lt $cnt ] && [ $i -lt $((200 * scale)) ]; do sleep 0.05; i=$((i + 1)); done
 	line=$(sed -n "${cnt}p" /tmp/$n.out)
