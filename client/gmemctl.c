@@ -107,12 +107,48 @@ void print_json(struct json_object *o)
 	json_object_put(o);
 }
 
+/* Quarantine records (of guest name, or all when NULL), as JSON or as lines under a heading. */
+static struct json_object *quarantine_json(const struct gmem_quarantine_info *q, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "guest", json_object_new_string(q[i].guest));
+		json_object_object_add(x, "destroyed", json_object_new_boolean(q[i].destroyed));
+		json_object_object_add(x, "offset", json_object_new_uint64(q[i].offset));
+		json_object_object_add(x, "length", json_object_new_uint64(q[i].length));
+		if (q[i].seq)
+			json_object_object_add(x, "seq", json_object_new_uint64(q[i].seq));
+		json_object_object_add(x, "client_id", json_object_new_uint64(q[i].client_id));
+		json_object_object_add(x, "pid", json_object_new_uint64(q[i].pid));
+		json_object_object_add(x, "client_name", json_object_new_string(q[i].client_name));
+		json_object_array_add(arr, x);
+	}
+	return arr;
+}
+
+static void quarantine_print(const struct gmem_quarantine_info *q, size_t n)
+{
+	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN];
+	for (size_t i = 0; i < n; i++) {
+		printf("  %s%s %s +%s held for client %llu '%s' (pid %u)", q[i].guest, q[i].destroyed ? " (destroyed)" : "",
+		       gmem_format_size(q[i].offset, a, sizeof(a)), gmem_format_size(q[i].length, b, sizeof(b)),
+		       (unsigned long long)q[i].client_id, q[i].client_name, q[i].pid);
+		if (q[i].seq)
+			printf(": did not ack conversion %llu", (unsigned long long)q[i].seq);
+		printf("\n");
+	}
+}
+
 static int cmd_status(struct gmem_client *c, char **argv)
 {
 	struct gmem_status s;
 	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN], t[GMEM_SIZE_STRLEN];
 	(void)argv;
 
+	struct gmem_quarantine_info *qi = NULL;
+	size_t nq = 0;
+	uint64_t qbytes = 0;
 	int r = gmem_status(c, &s);
 	if (r < 0)
 		return fail(c, r, "status");
@@ -121,6 +157,9 @@ static int cmd_status(struct gmem_client *c, char **argv)
 	r = gmem_pool_nodes(c, &nodes, &n_nodes);
 	if (r < 0)
 		return fail(c, r, "status (per node)");
+	r = gmem_quarantine_list(c, NULL, &qi, &nq, &qbytes);
+	if (r < 0)
+		return fail(c, r, "status: quarantine");
 	if (arg_json) {
 		struct json_object *na = json_object_new_array();
 		for (size_t i = 0; i < n_nodes; i++) {
@@ -141,7 +180,10 @@ static int cmd_status(struct gmem_client *c, char **argv)
 		json_object_object_add(o, "guests", json_object_new_uint64(s.guests));
 		json_object_object_add(o, "clients", json_object_new_uint64(s.clients));
 		json_object_object_add(o, "nodes", na);
+		json_object_object_add(o, "quarantined", json_object_new_uint64(qbytes));
+		json_object_object_add(o, "quarantine", quarantine_json(qi, nq));
 		print_json(o);
+		free(qi);
 		return 0;
 	}
 	printf("server:    %s\n", s.server);
@@ -157,6 +199,9 @@ static int cmd_status(struct gmem_client *c, char **argv)
 		printf("node %u:    %s free of %s\n", nodes[i].node, gmem_format_size(nodes[i].free, a, sizeof(a)),
 		       gmem_format_size(nodes[i].total, b, sizeof(b)));
 	free(nodes);
+	printf("quarantined: %s\n", gmem_format_size(qbytes, t, sizeof(t)));
+	quarantine_print(qi, nq);
+	free(qi);
 	return 0;
 }
 
@@ -371,9 +416,17 @@ static int cmd_map(struct gmem_client *c, char **argv)
 	uint64_t shared, priv;
 	char a[GMEM_SIZE_STRLEN], b[GMEM_SIZE_STRLEN];
 
+	struct gmem_quarantine_info *qi = NULL;
+	size_t nq = 0;
+	uint64_t qbytes = 0;
 	int r = gmem_map(c, argv[0], &runs, &n, &shared, &priv);
 	if (r < 0)
 		return fail(c, r, "map %s", argv[0]);
+	r = gmem_quarantine_list(c, argv[0], &qi, &nq, &qbytes);
+	if (r < 0) {
+		free(runs);
+		return fail(c, r, "map %s: quarantine", argv[0]);
+	}
 	if (arg_json) {
 		struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 		json_object_object_add(o, "guest", json_object_new_string(argv[0]));
@@ -388,8 +441,11 @@ static int cmd_map(struct gmem_client *c, char **argv)
 			json_object_array_add(arr, x);
 		}
 		json_object_object_add(o, "runs", arr);
+		json_object_object_add(o, "quarantined_bytes", json_object_new_uint64(qbytes));
+		json_object_object_add(o, "quarantine", quarantine_json(qi, nq));
 		print_json(o);
 		free(runs);
+		free(qi);
 		return 0;
 	}
 
@@ -423,7 +479,12 @@ static int cmd_map(struct gmem_client *c, char **argv)
 		printf("  %-12s +%-12s %s\n", gmem_format_size(runs[i].offset, a, sizeof(a)),
 		       gmem_format_size(runs[i].length, b, sizeof(b)),
 		       runs[i].state == GMEM_PRIVATE ? "private" : "shared");
+	if (qbytes) {
+		printf("quarantined: %s\n", gmem_format_size(qbytes, a, sizeof(a)));
+		quarantine_print(qi, nq);
+	}
 	free(runs);
+	free(qi);
 	return 0;
 }
 

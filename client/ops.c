@@ -56,6 +56,68 @@ GMEM_EXPORT int gmem_status(struct gmem_client *c, struct gmem_status *ret)
 	return 0;
 }
 
+static void copy_quarantine(struct gmem_quarantine_info *o, const struct gmem_wire_quarantine *w)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->guest, sizeof(o->guest), "%s", w->guest);
+	o->destroyed = w->destroyed;
+	o->offset = w->offset;
+	o->length = w->length;
+	o->seq = w->seq;
+	o->client_id = w->client_id;
+	o->pid = (uint32_t)w->pid;
+	snprintf(o->client_name, sizeof(o->client_name), "%s", w->client_name);
+}
+
+GMEM_EXPORT int gmem_quarantine_list(struct gmem_client *c, const char *name, struct gmem_quarantine_info **ret,
+				     size_t *ret_n, uint64_t *ret_bytes)
+{
+	struct gmem_status_reply sr = { 0 };
+	struct gmem_map_reply mr = { 0 };
+	const struct gmem_wire_quarantine *w;
+	size_t n;
+	uint64_t bytes;
+	int e;
+
+	/* The status reply lists them over the pool; the map reply counts one guest's bytes. */
+	struct gmem_status_args sa = { 0 };
+	e = gmem_call(c, GMEM_OP_STATUS, &sa, &sr, NULL);
+	if (e < 0)
+		return e;
+	w = sr.quarantine, n = 0, bytes = sr.quarantined;
+	if (name) {
+		struct gmem_map_args a = { 0 };
+		e = copy_name(a.name, sizeof(a.name), name);
+		if (e == 0)
+			e = gmem_call(c, GMEM_OP_MAP, &a, &mr, NULL);
+		bytes = mr.quarantined_bytes;
+	}
+	if (e < 0)
+		goto out_release;
+	for (size_t i = 0; i < sr.n_quarantine; i++)
+		n += !name || (!w[i].destroyed && strcmp(w[i].guest, name) == 0);
+	struct gmem_quarantine_info *out = NULL;
+	if (n) {
+		out = calloc(n, sizeof(*out));
+		if (!out) {
+			e = -ENOMEM;
+			goto out_release;
+		}
+		size_t k = 0;
+		for (size_t i = 0; i < sr.n_quarantine; i++)
+			if (!name || (!w[i].destroyed && strcmp(w[i].guest, name) == 0))
+				copy_quarantine(&out[k++], &w[i]);
+	}
+	*ret = out;
+	*ret_n = n;
+	if (ret_bytes)
+		*ret_bytes = bytes;
+out_release:
+	gmem_fields_release(gmem_map_reply_fields, &mr);
+	gmem_fields_release(gmem_status_reply_fields, &sr);
+	return e;
+}
+
 GMEM_EXPORT int gmem_pool_nodes(struct gmem_client *c, struct gmem_node_info **ret, size_t *ret_n)
 {
 	struct gmem_status_args a = { 0 };

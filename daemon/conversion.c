@@ -10,6 +10,7 @@
 #include "conversion.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "manager.h"
 #include "pid-attach.h"
 #include "policy.h"
+#include "quarantine.h"
 #include "sharemap.h"
 #include "testhook.h"
 #include "sharemap-publish.h"
@@ -44,6 +46,10 @@ struct conv_part {
 	size_t n_ranges;
 	uint64_t *gone_files; /* owned: a yes-voter that left: its files, revoked when the commit is applied */
 	size_t n_gone_files;
+	bool iommu;  /* a device with an iommu attachment on the changing ranges */
+	struct conv_range *iommu_ranges; /* owned: where its iommu attachments meet the changing ranges */
+	size_t n_iommu;
+	int pidfd;   /* owned, iommu devices only: a commit it does not ack quarantines until its process exits */
 };
 
 struct conversion {
@@ -112,8 +118,12 @@ static void conv_free(struct conversion *cv)
 		event_free(cv->timer);
 	if (cv->reap)
 		event_free(cv->reap);
-	for (size_t i = 0; i < cv->n_parts; i++)
-		free(cv->parts[i].ranges), free(cv->parts[i].gone_files);
+	for (size_t i = 0; i < cv->n_parts; i++) {
+		free(cv->parts[i].ranges);
+		free(cv->parts[i].gone_files);
+		free(cv->parts[i].iommu_ranges);
+		safe_close(cv->parts[i].pidfd);
+	}
 	if (cv->requester)
 		cv->requester->n_converts--;
 	free(cv->prepare_cache.buf);
@@ -432,9 +442,25 @@ static void describe(const struct conversion *cv, int state, struct gmem_wire_co
 	w->requester_pid = (uint64_t)cv->requester_pid;
 }
 
+/* A committed to-private whose wave 1 an IOMMU holder did not ack: its device may still DMA into the
+ * ranges (nobody can see an IOMMU mapping), so they stay quarantined until it acks or exits. */
+static void quarantine_unacked_parts(struct conversion *cv)
+{
+	for (size_t i = 0; i < cv->n_parts; i++) {
+		const struct conv_part *p = &cv->parts[i];
+		if (!p->iommu || cv->tparts[i].state == TPP_ACKED)
+			continue;
+		struct quarantine_holder h = { .client_id = p->client_id, .pid = p->pid, .pidfd = p->pidfd, .name = p->name };
+		(void)quarantine_unacked(cv->m, cv->g, cv->m->epoch, cv->seq, &h, p->iommu_ranges, p->n_iommu);
+	}
+}
+
 static void finish(struct conversion *cv, enum gmem_outcome outcome)
 {
 	struct gmem_done_event ev = { .epoch = cv->m->epoch, .seq = cv->seq, .outcome = outcome };
+
+	if (cv->to_private && outcome != GMEM_ABORTED)
+		quarantine_unacked_parts(cv);
 
 	cv->finished = true;
 	cv->outcome = outcome;
@@ -534,6 +560,21 @@ static int collect_eff(uint64_t start, uint64_t len, enum share_state state, voi
 	return 0;
 }
 
+/* Where an iommu attachment meets a changing range: what a commit it does not ack leaves quarantined. */
+static int add_iommu_range(struct conv_part *p, const struct attachment *a, const struct conv_range *r)
+{
+	struct conv_range *grown = realloc(p->iommu_ranges, (p->n_iommu + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	p->iommu_ranges = grown;
+	uint64_t lo = MAX(a->offset, r->offset), hi = MIN(a->offset + a->length, r->offset + r->length);
+	grown[p->n_iommu].offset = lo;
+	grown[p->n_iommu].length = hi - lo;
+	p->n_iommu++;
+	p->iommu = true;
+	return 0;
+}
+
 static int add_part(struct conversion *cv, struct client *c, enum twopc_role role)
 {
 	struct conv_part *p = &cv->parts[cv->n_parts];
@@ -541,6 +582,11 @@ static int add_part(struct conversion *cv, struct client *c, enum twopc_role rol
 
 	memset(p, 0, sizeof(*p));
 	memset(tp, 0, sizeof(*tp));
+	/* Counted at once, so conv_free frees what it holds whichever step below fails. */
+	cv->n_parts++;
+	tp->role = role;
+	tp->user = p;
+	p->pidfd = -EBADF;
 	p->client = c;
 	p->client_id = c->id;
 	p->pid = c->pid;
@@ -553,15 +599,22 @@ static int add_part(struct conversion *cv, struct client *c, enum twopc_role rol
 		bool mine = role == TP_ROLE_VMM;
 		list_for_each(pos, &c->attachments) {
 			struct attachment *a = list_entry(pos, struct attachment, client_node);
-			if (a->guest == cv->g && overlaps(a->offset, a->length, cv->eff[i].offset, cv->eff[i].length))
+			if (a->guest == cv->g && overlaps(a->offset, a->length, cv->eff[i].offset, cv->eff[i].length)) {
 				mine = true;
+				if (role == TP_ROLE_DEVICE && a->kind == GMEM_ATTACH_IOMMU && cv->to_private &&
+				    add_iommu_range(p, a, &cv->eff[i]) < 0)
+					return -ENOMEM;
+			}
 		}
 		if (mine)
 			p->ranges[p->n_ranges++] = cv->eff[i];
 	}
-	tp->role = role;
-	tp->user = p;
-	cv->n_parts++;
+	/* Taken now: it may disconnect (closing its pidfd) before it fails to ack, and still have its mappings. */
+	if (p->iommu && c->pidfd >= 0) {
+		p->pidfd = fcntl(c->pidfd, F_DUPFD_CLOEXEC, 3);
+		if (p->pidfd < 0)
+			return negative_errno();
+	}
 	return 0;
 }
 
@@ -576,6 +629,17 @@ static bool client_touches(struct conversion *cv, struct client *c)
 				return true;
 	}
 	return false;
+}
+
+/* A quarantined range stays private: converting it back would hand the host memory a device may still
+ * write. */
+static int check_quarantine(struct manager *m, const struct guest *g, const struct conv_range *ranges, size_t n,
+			    char *errmsg, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (quarantine_overlaps(m, g, ranges[i].offset, ranges[i].length, errmsg, errlen))
+			return -EHWPOISON;
+	return 0;
 }
 
 static int start(struct conversion *cv, char *errmsg, size_t errlen)
@@ -594,8 +658,14 @@ static int start(struct conversion *cv, char *errmsg, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	/* Checked again here: a process may have been attached while this conversion waited its turn.
-	 * Forced, it is not asked anyway: it faults like every other holder. */
+	/* Checked again here: a process may have been attached while this conversion waited its turn, and a
+	 * conversion ahead of it may have left a range quarantined. Forced, a process is not asked anyway: it
+	 * faults like every other holder. */
+	if (!cv->to_private) {
+		r = check_quarantine(m, g, cv->eff, cv->n_eff, errmsg, errlen);
+		if (r < 0)
+			return r;
+	}
 	if (cv->to_private && !cv->force) {
 		r = pid_attach_check_private(g, cv->eff, cv->n_eff, errmsg, errlen);
 		if (r < 0)
@@ -725,6 +795,11 @@ int conversion_request(struct manager *m, struct client *c, uint64_t req_id, str
 	}
 
 	/* Refused at once when it is clear already; start() checks again for what changed while queued. */
+	if (a->target == GMEM_SHARED) {
+		int r = check_quarantine(m, g, (const struct conv_range *)a->ranges, a->n_ranges, errmsg, errlen);
+		if (r < 0)
+			return r;
+	}
 	if (a->target == GMEM_PRIVATE && !a->force) {
 		int r = pid_attach_check_private(g, (const struct conv_range *)a->ranges, a->n_ranges, errmsg, errlen);
 		if (r < 0)

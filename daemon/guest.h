@@ -26,9 +26,8 @@ struct guest {
 	struct sharemap *map;      /* owned: shared/private per granule */
 	bool ephemeral;            /* destroyed when its lease holder's process exits (lifetime.h) */
 	struct lifetime *life;     /* owned: that binding, from the first lease on; NULL before */
-	struct pubmap *pub;
+	struct pubmap *pub;         /* owned: the map published to the vmm (sharemap-publish.h); NULL until asked */
 	struct guest_stats *stats;  /* owned: from its first conversion on (stats.h) */
-	uint64_t quarantined_bytes; /* granules no one may be handed (DESIGN.md); none on memfd yet */        /* owned: the map published to the vmm (sharemap-publish.h); NULL until asked */
 	struct list_node conversions; /* struct conversion.node: the head is in flight, the rest wait */
 	struct list_node attachments; /* struct attachment.guest_node */
 	struct list_node pid_attachments; /* struct pid_attachment.guest_node (pid-attach.h) */

@@ -151,6 +151,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	list_init(&m->dead);
 	list_init(&m->active);
 	list_init(&m->delegations);
+	quarantine_init(&m->quarantine);
 	if (getrandom(&m->epoch, sizeof(m->epoch), GRND_NONBLOCK) != sizeof(m->epoch))
 		m->epoch = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	m->epoch &= INT64_MAX;
@@ -262,8 +263,18 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 		fdstore_remove(g->id);
 	pubmap_retire(g->pub);
 	guest_table_remove(&m->guests, g);
-	/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
-	m->bops->guest_destroy(m->backend, g->mem);
+	if (quarantine_guest_destroy(m, g)) {
+		/* An IOMMU holder may still reach its PFNs: they stay allocated (the quarantine owns them now),
+		 * and only the CPU mappings go, where the backend can take them. */
+		list_for_each(pos, &g->holders) {
+			struct holder *h = list_entry(pos, struct holder, guest_node);
+			for (size_t i = 0; m->bops->holder_revoke && i < h->n_file_ids; i++)
+				(void)m->bops->holder_revoke(m->backend, g->mem, h->file_ids[i]);
+		}
+	} else {
+		/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
+		m->bops->guest_destroy(m->backend, g->mem);
+	}
 	g->mem = NULL;
 	log_info("guest '%s' destroyed", g->name);
 
@@ -339,6 +350,7 @@ struct manager *manager_free(struct manager *m)
 	safe_close(m->state_fd);
 	if (m->compact_ev)
 		event_free(m->compact_ev);
+	quarantine_deinit(m);
 	if (m->bops && m->backend)
 		m->bops->close(m->backend);
 	listener_close(m->listen_fd, m->cfg.socket_path, m->listen_owned);

@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "list.h"
 #include "notify.h"
+#include "quarantine.h"
 #include "recent.h"
 #include "replay.h"
 
@@ -78,6 +79,7 @@ struct manager {
 	size_t n_lost;
 	struct outcome_ring outcomes; /* conversions a restart finished, for in-doubt participants */
 	struct fdstore fdstore;       /* what the service manager passed back at start, until the listener ran */
+	struct quarantine_set quarantine; /* memory held back for IOMMU holders (quarantine.h) */
 };
 
 int manager_new(const struct manager_config *cfg, struct manager **ret);

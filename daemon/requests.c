@@ -32,6 +32,7 @@
 #include "pid-attach.h"
 #include "operator.h"
 #include "policy.h"
+#include "quarantine.h"
 #include "util.h"
 
 #ifndef GMEM_VERSION
@@ -116,6 +117,19 @@ static int op_hello(struct req *q)
 	return 0;
 }
 
+static int fill_quarantine(struct req *q, uint64_t *bytes, struct gmem_wire_quarantine **ret, size_t *ret_n)
+{
+	struct manager *m = q->c->m;
+	*bytes = quarantine_bytes(m, NULL);
+	if (*bytes == 0)
+		return 0;
+	*ret = calloc(GMEM_QUARANTINE_LIST_MAX, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	*ret_n = quarantine_list(m, q->c, NULL, *ret, GMEM_QUARANTINE_LIST_MAX);
+	return 0;
+}
+
 static int op_status(struct req *q)
 {
 	struct manager *m = q->c->m;
@@ -143,7 +157,7 @@ static int op_status(struct req *q)
 							       .free = nodes[i].free };
 		r->n_nodes = r->nodes ? n : 0;
 	}
-	return 0;
+	return fill_quarantine(q, &r->quarantined, &r->quarantine, &r->n_quarantine);
 }
 
 static int op_create(struct req *q)
@@ -548,6 +562,10 @@ static int op_vote(struct req *q)
 
 static int op_ack(struct req *q)
 {
+	const struct gmem_ack_args *a = q->args;
+	/* An ack after the conversion ended releases what it left quarantined. */
+	if (quarantine_ack(q->c->m, q->c, a->epoch, a->seq))
+		return 0;
 	return conversion_ack(q->c->m, q->c, q->args, q->err, sizeof(q->err));
 }
 
@@ -593,6 +611,7 @@ static int op_map(struct req *q)
 	struct map_walk w = { .r = r, .granule = g->granule };
 	uint64_t first = a->offset / g->granule;
 	sharemap_walk(g->map, first, n - first, collect_run, &w);
+	r->quarantined_bytes = quarantine_bytes(q->c->m, g);
 	return 0;
 }
 
@@ -976,7 +995,8 @@ static int op_stats(struct req *q)
 		struct guest *g = list_entry(pos, struct guest, order);
 		if (!(policy_perms(m, q->c, g) & PERM_SEE))
 			continue;
-		r->quarantined_bytes += g->quarantined_bytes;
+		uint64_t qb = quarantine_bytes(m, g);
+		r->quarantined_bytes += qb;
 		if (g->id <= a->after || r->next)
 			continue;
 		if (r->n_guests == GMEM_STATS_PAGE) {
@@ -987,7 +1007,7 @@ static int op_stats(struct req *q)
 		const struct guest_stats *s = g->stats;
 		w->id = g->id;
 		snprintf(w->name, sizeof(w->name), "%s", g->name);
-		w->quarantined_bytes = g->quarantined_bytes;
+		w->quarantined_bytes = qb;
 		list_for_each(p2, &g->conversions)
 			w->queued++;
 		stats_percentiles(s, &w->p50_us, &w->p99_us, &w->window);

@@ -42,6 +42,7 @@
 #define GMEM_HOLDERS_PAGE 32        /* holders in one holders reply */
 #define GMEM_HOLDER_RANGES_MAX 16   /* attachments listed per holder (the count says how many there are) */
 #define GMEM_STATS_PAGE 64          /* guests in one stats reply */
+#define GMEM_QUARANTINE_LIST_MAX 64 /* quarantine records in one status reply */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -113,6 +114,16 @@ struct gmem_wire_node {
 	uint64_t node;
 	uint64_t total, free; /* bytes of the pool's ranges on that node */
 };
+/* A quarantined piece of memory and the IOMMU holder it waits for (PROTOCOL.md, "Quarantine"). */
+struct gmem_wire_quarantine {
+	char guest[GMEM_NAME_MAX + 1];
+	bool destroyed; /* the guest is gone; its memory stays allocated */
+	uint64_t offset, length;
+	uint64_t seq;   /* unacked: the conversion the holder did not ack */
+	uint64_t client_id;
+	uint64_t pid;
+	char client_name[GMEM_NAME_MAX + 1];
+};
 struct gmem_status_reply {
 	char server[GMEM_NAME_MAX + 1];
 	char backend[16];
@@ -124,6 +135,9 @@ struct gmem_status_reply {
 	uint64_t clients;
 	struct gmem_wire_node *nodes; /* kmod: the pool per NUMA node (ranges given with @node) */
 	size_t n_nodes;
+	uint64_t quarantined; /* bytes, over the pool */
+	struct gmem_wire_quarantine *quarantine; /* the records the caller may see */
+	size_t n_quarantine;
 };
 
 struct gmem_guest_args { /* lease, release, publish-map */
@@ -352,6 +366,7 @@ struct gmem_map_reply {
 	uint64_t size;
 	uint64_t granule;
 	uint64_t shared_bytes, private_bytes; /* over the whole guest */
+	uint64_t quarantined_bytes; /* who holds them: the status reply (a map page has no room left) */
 	struct gmem_wire_run *runs;
 	size_t n_runs;
 	uint64_t next; /* 0: the last page; else pass as offset */

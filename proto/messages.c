@@ -51,6 +51,18 @@ static const struct gmem_field wire_node_fields[] = {
 	GMEM_FIELD_END,
 };
 
+static const struct gmem_field quarantine_fields[] = {
+	GMEM_FIELD_STRING(struct gmem_wire_quarantine, guest, "guest", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_BOOL(struct gmem_wire_quarantine, destroyed, "destroyed", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_quarantine, offset, "offset", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_quarantine, length, "length", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_quarantine, seq, "seq", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_quarantine, client_id, "client_id", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_quarantine, pid, "pid", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_STRING(struct gmem_wire_quarantine, client_name, "client_name", 0, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_status_reply_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_status_reply, server, "server", 0, 0),
 	GMEM_FIELD_STRING(struct gmem_status_reply, backend, "backend", 0, 0),
@@ -62,6 +74,9 @@ const struct gmem_field gmem_status_reply_fields[] = {
 	GMEM_FIELD_U64(struct gmem_status_reply, clients, "clients", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_ARRAY(struct gmem_status_reply, nodes, n_nodes, "nodes", struct gmem_wire_node, wire_node_fields,
 			 GMEM_NODES_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_status_reply, quarantined, "quarantined", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_ARRAY(struct gmem_status_reply, quarantine, n_quarantine, "quarantine", struct gmem_wire_quarantine,
+			 quarantine_fields, GMEM_QUARANTINE_LIST_MAX, 0),
 	GMEM_FIELD_END,
 };
 
@@ -351,6 +366,7 @@ const struct gmem_field gmem_map_reply_fields[] = {
 	GMEM_FIELD_U64(struct gmem_map_reply, granule, "granule", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_U64(struct gmem_map_reply, shared_bytes, "shared_bytes", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_U64(struct gmem_map_reply, private_bytes, "private_bytes", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_map_reply, quarantined_bytes, "quarantined_bytes", 0, GMEM_INT_MAX, 0),
 	GMEM_FIELD_ARRAY(struct gmem_map_reply, runs, n_runs, "runs", struct gmem_wire_run, run_fields,
 			 GMEM_MAP_PAGE, 0),
 	GMEM_FIELD_U64(struct gmem_map_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),

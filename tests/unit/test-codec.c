@@ -460,6 +460,21 @@ static size_t example_ranges(int variant, struct gmem_wire_range **ranges)
 }
 
 /* buf is zeroed and sized for the table's struct. */
+/* A quarantine record with every field at its widest (static storage: never released). */
+static struct gmem_wire_quarantine *example_quarantine(void)
+{
+	static struct gmem_wire_quarantine q;
+	memcpy(q.guest, name64, GMEM_NAME_MAX);
+	q.destroyed = true;
+	q.offset = WIRE_SIZE_MAX;
+	q.length = WIRE_SIZE_MAX;
+	q.seq = I64MAX;
+	q.client_id = I64MAX;
+	q.pid = 4194304;
+	memcpy(q.client_name, name64, GMEM_NAME_MAX);
+	return &q;
+}
+
 static void fill_example(const struct gmem_field *fields, void *buf, int variant)
 {
 	bool full = variant == FULL;
@@ -500,10 +515,16 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 			nodes_src[1] = (struct gmem_wire_node){ .node = GMEM_NODE_MAX, .total = I64MAX, .free = I64MAX };
 			r->nodes = nodes_src;
 			r->n_nodes = 2;
+			r->quarantined = WIRE_SIZE_MAX;
+			r->n_quarantine = 1;
+			r->quarantine = example_quarantine();
 		}
 	} else if (fields == sub_table(gmem_status_reply_fields, "nodes")) {
 		if (full)
 			*(struct gmem_wire_node *)buf = (struct gmem_wire_node){ .node = 1, .total = 1 << 21, .free = 0 };
+	} else if (fields == sub_table(gmem_status_reply_fields, "quarantine")) {
+		if (full)
+			*(struct gmem_wire_quarantine *)buf = *example_quarantine();
 	} else if (fields == gmem_guest_args_fields) {
 		struct gmem_guest_args *a = buf;
 		if (full)

@@ -521,6 +521,30 @@ int gmem_range_is_shared(const struct gmem_shared_map *m, uint64_t offset, uint6
 int gmem_range_count_private(const struct gmem_shared_map *m, uint64_t offset, uint64_t length,
 			     uint64_t *ret_granules);
 
+/*
+ * Quarantine: memory an IOMMU holder may still reach — a range whose to-private commit a device with an
+ * `iommu` attachment did not ack (it stays private: a to-shared of it fails with -EHWPOISON), or the
+ * memory of a guest destroyed while such a holder lived (it stays allocated). Each record is released
+ * when its holder acks that conversion (gmem_ack() after the conversion ended is fine) or its process
+ * exits.
+ */
+struct gmem_quarantine_info {
+	char guest[GMEM_NAME_MAX_LEN + 1];
+	bool destroyed;         /* the guest is gone; offset 0, length its size */
+	uint64_t offset, length;
+	uint64_t seq;           /* the conversion the holder did not ack (0 for a destroyed guest's holder) */
+	uint64_t client_id;     /* the holder */
+	uint32_t pid;
+	char client_name[GMEM_NAME_MAX_LEN + 1];
+};
+/*
+ * The records the caller may see: of guest name, or over the pool when name is NULL (at most 64).
+ * *ret is malloc'd (free it; NULL when there are none); *ret_bytes (may be NULL): quarantined bytes, of
+ * that guest or over the pool, each byte once. Return: 0 or -errno.
+ */
+int gmem_quarantine_list(struct gmem_client *c, const char *name, struct gmem_quarantine_info **ret, size_t *ret_n,
+			 uint64_t *ret_bytes);
+
 #ifdef __cplusplus
 }
 #endif
