@@ -67,6 +67,18 @@ static void deliver_plain(struct gmem_client *c, enum gmem_wire_event type, stru
 		c->event_fn(c, &ev, c->event_data);
 }
 
+/* commit, abort and done carry only the conversion's id: the rest is what its prepare said. */
+static void from_prepare(struct gmem_conversion *cv, const struct rc_doubt *d)
+{
+	if (!d)
+		return;
+	cv->target = (enum gmem_target)d->target;
+	cv->zero = d->zero;
+	cv->role = (enum gmem_role)d->role;
+	cv->ranges = d->ranges;
+	cv->n_ranges = d->n_ranges;
+}
+
 static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type, struct json_object *data)
 {
 	const struct gmem_participant_ops *ops = c->part_ops;
@@ -84,8 +96,6 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		return;
 	switch (type) {
 	case GMEM_WIRE_EVENT_PREPARE:
-		/* In doubt from here until done: what a restarted gmemd gets asked about. */
-		rc_prepared(c, u.prepare.epoch, u.prepare.seq, u.prepare.guest, u.prepare.role, u.prepare.target);
 		cv.epoch = u.prepare.epoch;
 		cv.seq = u.prepare.seq;
 		cv.guest = u.prepare.guest;
@@ -99,6 +109,9 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		}
 		cv.ranges = ranges;
 		cv.n_ranges = ranges ? u.prepare.n_ranges : 0;
+		/* In doubt from here until done: what a restarted gmemd gets asked about; and what the later events,
+		 * which carry only the id, are about. */
+		rc_prepared(c, cv.epoch, cv.seq, cv.guest, (int)cv.role, (int)cv.target, cv.zero, cv.ranges, cv.n_ranges);
 		if (ops && ops->prepare)
 			ops->prepare(c, &cv, c->part_data);
 		else
@@ -114,6 +127,7 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		struct rc_doubt *d = rc_doubt_find(c, cv.epoch, cv.seq);
 		if (d)
 			d->commit_seen = true;
+		from_prepare(&cv, d);
 		if (ops && ops->commit)
 			ops->commit(c, &cv, c->part_data);
 		break;
@@ -122,6 +136,7 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		cv.seq = u.abort.seq;
 		cv.guest = u.abort.guest;
 		cv.outcome = GMEM_ABORTED;
+		from_prepare(&cv, rc_doubt_find(c, cv.epoch, cv.seq));
 		if (ops && ops->abort)
 			ops->abort(c, &cv, c->part_data);
 		break;
@@ -130,9 +145,10 @@ static void deliver_participant(struct gmem_client *c, enum gmem_wire_event type
 		cv.seq = u.done.seq;
 		cv.guest = u.done.guest;
 		cv.outcome = (enum gmem_outcome)u.done.outcome;
-		rc_ended(c, cv.epoch, cv.seq);
+		from_prepare(&cv, rc_doubt_find(c, cv.epoch, cv.seq));
 		if (ops && ops->done)
 			ops->done(c, &cv, c->part_data);
+		rc_ended(c, cv.epoch, cv.seq);
 		break;
 	default:
 		break;
@@ -250,6 +266,7 @@ static void deliver_doubt(struct gmem_client *c, struct queued_event *q)
 	struct gmem_conversion cv = { .epoch = d->epoch, .seq = d->seq, .guest = d->guest,
 				      .target = (enum gmem_target)d->target, .role = (enum gmem_role)d->role,
 				      .outcome = (enum gmem_outcome)q->outcome };
+	from_prepare(&cv, d);
 	if (q->outcome == GMEM_ABORTED) {
 		if (ops && ops->abort)
 			ops->abort(c, &cv, c->part_data);
@@ -260,9 +277,9 @@ static void deliver_doubt(struct gmem_client *c, struct queued_event *q)
 		if (ops && ops->commit)
 			ops->commit(c, &cv, c->part_data);
 	}
-	rc_ended(c, d->epoch, d->seq);
 	if (ops && ops->done)
 		ops->done(c, &cv, c->part_data);
+	rc_ended(c, d->epoch, d->seq); /* frees d, which cv points into */
 }
 
 static void deliver_link(struct gmem_client *c, int type)

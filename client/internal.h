@@ -38,6 +38,9 @@ struct rc_doubt {
 	uint64_t epoch, seq;
 	char guest[GMEM_NAME_MAX + 1];
 	int role, target;
+	bool zero;
+	struct gmem_range *ranges; /* owned: what prepare said concerns this client; commit, abort, done repeat it */
+	size_t n_ranges;
 	bool commit_seen; /* it heard commit for its wave already */
 	bool resolving;   /* a restarted gmemd told the outcome; being delivered */
 };
@@ -122,7 +125,9 @@ void rc_attach_removed(struct gmem_client *c, uint64_t app_id);
 void rc_lease_changed(struct gmem_client *c, const char *name, bool held);
 void rc_guest_gone(struct gmem_client *c, const char *name);
 struct rc_doubt *rc_doubt_find(struct gmem_client *c, uint64_t epoch, uint64_t seq);
-void rc_prepared(struct gmem_client *c, uint64_t epoch, uint64_t seq, const char *guest, int role, int target);
+/* ranges (borrowed) are copied: the later events of the conversion carry only its id. */
+void rc_prepared(struct gmem_client *c, uint64_t epoch, uint64_t seq, const char *guest, int role, int target,
+		 bool zero, const struct gmem_range *ranges, size_t n_ranges);
 void rc_ended(struct gmem_client *c, uint64_t epoch, uint64_t seq);
 void rc_free_all(struct gmem_client *c);
 /* The connection is gone: with reconnect on, start coming back. */

@@ -123,13 +123,28 @@ struct rc_doubt *rc_doubt_find(struct gmem_client *c, uint64_t epoch, uint64_t s
 	return NULL;
 }
 
-void rc_prepared(struct gmem_client *c, uint64_t epoch, uint64_t seq, const char *guest, int role, int target)
+static void doubt_free(struct rc_doubt *d)
+{
+	free(d->ranges);
+	free(d);
+}
+
+void rc_prepared(struct gmem_client *c, uint64_t epoch, uint64_t seq, const char *guest, int role, int target,
+		 bool zero, const struct gmem_range *ranges, size_t n_ranges)
 {
 	if (rc_doubt_find(c, epoch, seq))
 		return;
 	struct rc_doubt *d = calloc(1, sizeof(*d));
 	if (!d)
 		return;
+	if (n_ranges) {
+		d->ranges = malloc(n_ranges * sizeof(*ranges));
+		if (d->ranges) {
+			memcpy(d->ranges, ranges, n_ranges * sizeof(*ranges));
+			d->n_ranges = n_ranges;
+		}
+	}
+	d->zero = zero;
 	d->epoch = epoch;
 	d->seq = seq;
 	snprintf(d->guest, sizeof(d->guest), "%s", guest);
@@ -145,7 +160,7 @@ void rc_ended(struct gmem_client *c, uint64_t epoch, uint64_t seq)
 		if ((*p)->epoch == epoch && (*p)->seq == seq) {
 			struct rc_doubt *d = *p;
 			*p = d->next;
-			free(d);
+			doubt_free(d);
 			return;
 		}
 }
@@ -165,7 +180,7 @@ void rc_free_all(struct gmem_client *c)
 	while (c->doubts) {
 		struct rc_doubt *d = c->doubts;
 		c->doubts = d->next;
-		free(d);
+		doubt_free(d);
 	}
 	safe_close(c->tfd);
 	c->tfd = -EBADF;

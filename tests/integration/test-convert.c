@@ -45,7 +45,21 @@ struct child_state {
 	struct part_arg *arg;
 	unsigned char *map;
 	uint64_t pending_epoch, pending_seq;
+	/* What the last prepare said: commit, abort and done must say the same (libgmem fills them in). */
+	enum gmem_target target;
+	size_t n_ranges;
+	struct gmem_range first;
 };
+
+static void check_as_prepared(struct child_state *s, const struct gmem_conversion *cv)
+{
+	if (cv->target != s->target || cv->n_ranges != s->n_ranges ||
+	    (s->n_ranges && (cv->ranges[0].offset != s->first.offset || cv->ranges[0].length != s->first.length))) {
+		fprintf(stderr, "participant: event of conversion %llu does not repeat its prepare's target and "
+			"ranges\n", (unsigned long long)cv->seq);
+		abort();
+	}
+}
 
 static unsigned char pattern(uint64_t i)
 {
@@ -62,6 +76,10 @@ static void tell(struct child_state *s, const char *what, unsigned long long v)
 static void c_prepare(struct gmem_client *c, const struct gmem_conversion *cv, void *ud)
 {
 	struct child_state *s = ud;
+	s->target = cv->target;
+	s->n_ranges = cv->n_ranges;
+	if (cv->n_ranges)
+		s->first = cv->ranges[0];
 	tell(s, "prepare", cv->seq);
 	switch (s->arg->how) {
 	case YES:
@@ -96,6 +114,7 @@ static void c_prepare(struct gmem_client *c, const struct gmem_conversion *cv, v
 static void c_commit(struct gmem_client *c, const struct gmem_conversion *cv, void *ud)
 {
 	struct child_state *s = ud;
+	check_as_prepared(s, cv);
 	tell(s, "commit", cv->seq);
 	if (s->arg->how == DIE_AT_COMMIT)
 		for (;;)
@@ -110,12 +129,14 @@ static void c_commit(struct gmem_client *c, const struct gmem_conversion *cv, vo
 static void c_abort(struct gmem_client *c, const struct gmem_conversion *cv, void *ud)
 {
 	(void)c;
+	check_as_prepared(ud, cv);
 	tell(ud, "abort", cv->seq);
 }
 
 static void c_done(struct gmem_client *c, const struct gmem_conversion *cv, void *ud)
 {
 	(void)c;
+	check_as_prepared(ud, cv);
 	tell(ud, "done", (unsigned long long)cv->outcome);
 }
 

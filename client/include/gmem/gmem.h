@@ -349,7 +349,8 @@ struct gmem_conversion {
 	enum gmem_target target;
 	bool zero;                 /* contents are discarded */
 	enum gmem_role role;       /* GMEM_ROLE_VMM (lease holder) or GMEM_ROLE_DEVICE */
-	const struct gmem_range *ranges; /* prepare: the changing ranges that concern you */
+	const struct gmem_range *ranges; /* the changing ranges that concern you (prepare's, repeated by commit,
+					  * abort and done: target, zero and role too) */
 	size_t n_ranges;
 	int wave;                  /* commit: 1 or 3 */
 	enum gmem_outcome outcome; /* done */
