@@ -21,8 +21,14 @@ copy_with_libs() { # a dynamic program and what the loader needs
 	local f=$1 lib
 	install -m 0755 "$f" "$root/bin/"
 	for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib"
+		case $lib in
+		/lib/* | /lib64/* | /usr/lib/*)
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib" ;;
+		# A build tree's library (libgmem): its host path may be under /tmp, which the guest's init
+		# mounts over; /lib is on the loader's default path.
+		*) cp -L "$lib" "$root/lib/" ;;
+		esac
 	done
 }
 
