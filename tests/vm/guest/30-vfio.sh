@@ -244,14 +244,20 @@ rc=$?
 check "quarantine: a create that could only use the destroyed guest's PFNs fails with ENOSPC" \
 	sh -c "[ $rc != 0 ] && grep -q 'No space left on device' /tmp/enospc"
 [ $rc = 0 ] || sed 's/^/# /' /tmp/enospc
-if [ $rc = 0 ]; then
-	# The broken build gave them away: show what that means, the live device writes into the new guest.
-	cmd holder write 128 leaktoken >/dev/null
-	start peek - - next 0 1M
-	check "quarantine: the live holder's DMA does not land in the guest created from its PFNs" \
-		[ "$(cmd peek cpu-read 128 9)" != "data $(hex leaktoken)" ]
+# Whoever got those PFNs must not see the live device's writes. The module hands out the lowest free
+# addresses first, so the destroyed guest's first MiB would be the first MiB of the guest that got it.
+cmd holder write 128 leaktoken >/dev/null
+leak=0
+for v in rest next; do
+	gmemctl map $v >/dev/null 2>&1 || continue
+	start peek - - $v 0 1M
+	if [ "$(cmd peek cpu-read 128 9)" = "data $(hex leaktoken)" ]; then
+		leak=1
+		echo "# the device's DMA wrote into guest $v"
+	fi
 	stop peek
-fi
+done
+check "quarantine: the live holder's DMA lands in no other guest" [ $leak = 0 ]
 stop holder
 i=0
 while ! gmemctl map next >/dev/null 2>&1 && ! gmemctl create next $G >/dev/null 2>&1 && [ $i -lt $((100 * scale)) ]; do
