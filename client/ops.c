@@ -53,6 +53,8 @@ GMEM_EXPORT int gmem_status(struct gmem_client *c, struct gmem_status *ret)
 	ret->touched = r.touched;
 	ret->guests = r.guests;
 	ret->clients = r.clients;
+	/* The reply's quarantine records are gmem_quarantine_list's business. */
+	gmem_fields_release(gmem_status_reply_fields, &r);
 	return 0;
 }
 
