@@ -1160,7 +1160,9 @@ static void case_restart(void)
 	c = connect_as(GMEM_ROLE_ADMIN);
 	r = gmem_guest_list(c, &gs, &n);
 	result("gmemd-restart-listed", r == 0 && listed(gs, n, "keep") && listed(gs, n, "oa") && listed(gs, n, "ob"),
-	       "after a SIGKILL and a restart, keep/oa/ob are not all listed (%s)", r < 0 ? strerror(-r) : "listed");
+	       "after a SIGKILL and a restart: list %s, keep %s, oa %s, ob %s", strerror(-r),
+	       r == 0 && listed(gs, n, "keep") ? "listed" : "missing", r == 0 && listed(gs, n, "oa") ? "listed" : "missing",
+	       r == 0 && listed(gs, n, "ob") ? "listed" : "missing");
 	/* The control: the module lost "gone", so it is lost — never listed, never recreated empty. */
 	bool gone_listed = r == 0 && listed(gs, n, "gone");
 	free(gs);
@@ -1224,10 +1226,15 @@ static void case_restart(void)
 	const struct gmem_orphan_info *ok_ = r == 0 ? orphan_of(os, n, keep.id) : NULL;
 	const struct gmem_orphan_info *oa_ = r == 0 ? orphan_of(os, n, oa.id) : NULL;
 	const struct gmem_orphan_info *ob_ = r == 0 ? orphan_of(os, n, ob.id) : NULL;
+	char seen[256] = "";
+	for (size_t i = 0, o = 0; r == 0 && i < n && o < sizeof(seen); i++)
+		o += (size_t)snprintf(seen + o, sizeof(seen) - o, " [id %llu cookie %llu %llu bytes]",
+				      (unsigned long long)os[i].id, (unsigned long long)os[i].cookie,
+				      (unsigned long long)os[i].size);
 	result("gmemd-orphans-listed", ok_ && oa_ && ob_ && ok_->size == KEEP_SIZE && ok_->private_bytes == 2 * MiB &&
 	       oa_->size == 6 * MiB && oa_->granule == GMEM_GRANULE_2M && ob_->size == 8 * MiB && n == 3,
-	       "%s; %zu orphans, keep %s, oa %s, ob %s", strerror(-r), n, ok_ ? "listed" : "missing",
-	       oa_ ? "listed" : "missing", ob_ ? "listed" : "missing");
+	       "%s; %zu orphans:%s (want keep %llu, oa %llu, ob %llu)", strerror(-r), n, seen,
+	       (unsigned long long)keep.id, (unsigned long long)oa.id, (unsigned long long)ob.id);
 	struct gmem_client *v = connect_as(GMEM_ROLE_VMM);
 	struct gmem_orphan_info *vs = NULL;
 	size_t vn;
@@ -1330,6 +1337,9 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "launch") == 0)
 		return launch(argc, argv);
 	setvbuf(stdout, NULL, _IONBF, 0);
+	/* reap() writes a byte a child that already read its last command may never read: a write to a
+	 * pipe without a reader must fail, not kill the test silently mid-run (it did, after "share"). */
+	signal(SIGPIPE, SIG_IGN);
 	struct gmem_client *c = connect_as(GMEM_ROLE_VMM);
 	bool all = argc < 2;
 	for (int i = 1; all || i < argc; i++) {
