@@ -227,10 +227,12 @@ static void init_once(void)
 	}
 	/* The state dir (the journal gmemd writes at every create, conversion and destroy) on tmpfs, as
 	 * gmemd's is (/run): on a disk file system the journal's writes and truncations cost about a fifth
-	 * of the run. $TMPDIR when /dev/shm cannot be used. */
+	 * of the run. $TMPDIR when /dev/shm cannot be used. Under $FUZZ_STATE_PARENT when set: run-fuzzer.sh
+	 * points it at its work dir, which it removes, as libFuzzer leaves without running atexit(). */
+	const char *parent = getenv("FUZZ_STATE_PARENT");
 	struct statfs sf;
-	snprintf(dir_path, sizeof(dir_path), "/dev/shm/gmem-fuzz-XXXXXX");
-	if (statfs("/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC || !mkdtemp(dir_path)) {
+	snprintf(dir_path, sizeof(dir_path), "%s/gmem-fuzz-XXXXXX", parent && *parent ? parent : "/dev/shm");
+	if (statfs(parent && *parent ? parent : "/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC || !mkdtemp(dir_path)) {
 		snprintf(dir_path, sizeof(dir_path), "%s/gmem-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(dir_path))
 			die("mkdtemp", strerror(errno));
