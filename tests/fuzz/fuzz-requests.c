@@ -204,6 +204,13 @@ static void cleanup_dir(void)
 {
 	if (!dir_path[0])
 		return;
+	char path[256];
+	/* What gmemd keeps in its state dir, or the rmdir fails and the dir is left behind. */
+	static const char *const files[] = { JOURNAL_FILE, SNAPSHOT_FILE };
+	for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
+		snprintf(path, sizeof(path), "%s/%s", state_path, files[k]);
+		(void)unlink(path);
+	}
 	(void)unlink(lock_path);
 	(void)rmdir(state_path);
 	(void)unlink(sock_path);
