@@ -55,6 +55,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdalign.h>
@@ -65,6 +66,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -100,7 +102,8 @@
 #define POOL_SIZE (64u << 20) /* bytes */
 #define TIMEOUT_MS 3600000    /* prepare and ack: only 't' fires them */
 #define RECORDS_MAX 256       /* records run per input, repetitions included: bounds an input's time */
-#define SENT_MAX 512          /* requests remembered per client, to match replies */
+#define SENT_MAX 1024         /* datagrams remembered per client, to match replies */
+#define SENT_TEXT_MAX (256u << 10) /* bytes of them kept per client to parse when a reply needs them */
 #define PENDING_MAX 64        /* prepares / commits remembered per client */
 #define SETTLE_ROUNDS 200
 #define STRUCT_MAX 1024
@@ -114,11 +117,7 @@ struct peer {
 	uint64_t cid; /* the daemon's client id; 0 when none */
 	bool paused, eof;
 	uint64_t auto_id; /* ids for the votes and acks the fuzzer sends by itself */
-	struct {
-		uint64_t id;
-		int op;
-	} sent[SENT_MAX];
-	size_t n_sent;
+	size_t n_sent, text_used; /* in sent[i] and sent_text[i] */
 	bool sent_overflow;
 	struct conv_id prepares[PENDING_MAX], commits[PENDING_MAX];
 	size_t n_prepares, n_commits;
@@ -128,6 +127,18 @@ static char dir_path[128], sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)
 static int devnull = -1;
 static struct manager *m;
 static struct peer peers[K];
+/* What each client sent, to check gmemd's replies against: the datagram's text, parsed only when a reply
+ * needs it (most requests the fuzzer sends are refused, and an error needs no request to check against:
+ * parsing them all costs about a tenth of the run). Outside struct peer, which is cleared per input. */
+enum sent_state { SENT_TEXT, SENT_REQUEST, SENT_NOT_REQUEST };
+struct sent_req {
+	uint32_t off, len; /* in sent_text[i], while SENT_TEXT */
+	enum sent_state state;
+	int op;
+	uint64_t id;
+};
+static struct sent_req sent[K][SENT_MAX];
+static char sent_text[K][SENT_TEXT_MAX];
 static unsigned records_left;
 static char rbuf[GMEM_MSG_MAX + 1];
 static char last_token[GMEM_TOKEN_LEN + 1]; /* from the last delegate reply, for "@T" */
@@ -213,6 +224,13 @@ static void cleanup_dir(void)
 {
 	if (!dir_path[0])
 		return;
+	char path[256];
+	/* What gmemd keeps in its state dir, or the rmdir fails and the dir is left behind. */
+	static const char *const files[] = { JOURNAL_FILE, SNAPSHOT_FILE };
+	for (size_t k = 0; k < ARRAY_SIZE(files); k++) {
+		snprintf(path, sizeof(path), "%s/%s", state_path, files[k]);
+		(void)unlink(path);
+	}
 	(void)unlink(lock_path);
 	(void)rmdir(state_path);
 	(void)unlink(sock_path);
@@ -234,9 +252,18 @@ static void init_once(void)
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	snprintf(dir_path, sizeof(dir_path), "%s/gmem-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir_path))
-		die("mkdtemp", strerror(errno));
+	/* The state dir (the journal gmemd writes at every create, conversion and destroy) on tmpfs, as
+	 * gmemd's is (/run): on a disk file system the journal's writes and truncations cost about a fifth
+	 * of the run. $TMPDIR when /dev/shm cannot be used. Under $FUZZ_STATE_PARENT when set: run-fuzzer.sh
+	 * points it at its work dir, which it removes, as libFuzzer leaves without running atexit(). */
+	const char *parent = getenv("FUZZ_STATE_PARENT");
+	struct statfs sf;
+	snprintf(dir_path, sizeof(dir_path), "%s/gmem-fuzz-XXXXXX", parent && *parent ? parent : "/dev/shm");
+	if (statfs(parent && *parent ? parent : "/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC || !mkdtemp(dir_path)) {
+		snprintf(dir_path, sizeof(dir_path), "%s/gmem-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(dir_path))
+			die("mkdtemp", strerror(errno));
+	}
 	if (strlen(dir_path) + 3 > sizeof(sock_path))
 		die("$TMPDIR is too long for a socket path", dir_path);
 	strcpy(sock_path, dir_path);
@@ -341,28 +368,44 @@ static void peer_connect_listener(int i)
 		peers[i].cid = m->next_client_id;
 }
 
-/* Remembers the (id, op) of a request a client sends, so its reply can be checked against the op. */
-static void note_sent(int i, const char *buf, size_t len)
+/* The (id, op) of a request, if it is one. */
+static void parse_sent(struct sent_req *q, const char *buf, size_t len)
 {
 	struct json_object *root;
 	struct gmem_envelope env;
 
+	q->state = SENT_NOT_REQUEST;
 	if (gmem_json_parse(buf, len, &root, NULL) < 0)
 		return;
 	if (gmem_envelope_parse_request(root, &env, NULL) == 0) {
 		enum gmem_op op = gmem_op_from_name(env.name);
 		if (op != GMEM_OP_INVALID) {
-			struct peer *p = &peers[i];
-			if (p->n_sent < SENT_MAX) {
-				p->sent[p->n_sent].id = env.id;
-				p->sent[p->n_sent].op = op;
-				p->n_sent++;
-			} else {
-				p->sent_overflow = true;
-			}
+			q->state = SENT_REQUEST;
+			q->id = env.id;
+			q->op = op;
 		}
 	}
 	json_object_put(root);
+}
+
+/* Remembers what a client sends, so a reply can be checked against its request's op; kept as text to be
+ * parsed when a reply asks for it, or parsed now when there is no room left for the text. */
+static void note_sent(int i, const char *buf, size_t len)
+{
+	struct peer *p = &peers[i];
+
+	if (p->n_sent == SENT_MAX) {
+		p->sent_overflow = true;
+		return;
+	}
+	struct sent_req *q = &sent[i][p->n_sent++];
+	if (len <= SENT_TEXT_MAX - p->text_used) {
+		memcpy(sent_text[i] + p->text_used, buf, len);
+		*q = (struct sent_req){ .off = (uint32_t)p->text_used, .len = (uint32_t)len, .state = SENT_TEXT };
+		p->text_used += len;
+	} else {
+		parse_sent(q, buf, len);
+	}
 }
 
 static void send_dgram(int i, const char *buf, size_t len, size_t nfds)
@@ -417,10 +460,14 @@ static void check_reply(int i, const struct gmem_envelope *env, size_t nfds, con
 	bool candidate = false, decoded = false;
 	char msg[200] = "";
 
-	for (size_t k = 0; k < p->n_sent && !decoded; k++) {
-		if (p->sent[k].id != env->id)
+	/* Newest first: a reply mostly answers one of the last requests, and the older ones stay unparsed. */
+	for (size_t k = p->n_sent; k-- > 0 && !decoded;) {
+		struct sent_req *q = &sent[i][k];
+		if (q->state == SENT_TEXT)
+			parse_sent(q, sent_text[i] + q->off, q->len);
+		if (q->state != SENT_REQUEST || q->id != env->id)
 			continue;
-		int op = p->sent[k].op;
+		int op = q->op;
 		struct gmem_codec_error e = { 0 };
 		if (nfds > 0 && !(gmem_ops[op].flags & GMEM_OP_FD_REPLY))
 			continue;

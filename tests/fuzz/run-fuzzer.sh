@@ -33,8 +33,11 @@ if ! read -r floor <"$covfile" || ! [[ $floor =~ ^[0-9]+$ ]]; then
 	exit 1
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
+# On tmpfs when there is one: libFuzzer writes every new unit there, and fuzz-requests keeps gmemd's state
+# dir there (FUZZ_STATE_PARENT), which nothing else removes when the fuzzer stops.
+work=$(mktemp -d /dev/shm/"$name".XXXXXX 2>/dev/null || mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+export FUZZ_STATE_PARENT=$work
 mkdir -p "$work/corpus" "$artifacts"
 cp -R "$corpus"/. "$work/corpus"/
 
