@@ -163,15 +163,6 @@ static bool kmod_only(int op)
 	return op == GMEM_OP_LIST_ORPHANS || op == GMEM_OP_ADOPT || op == GMEM_OP_DESTROY_ORPHAN;
 }
 
-/* The op of the request id a client sent, or -1. */
-static int sent_op(const struct peer *p, uint64_t id)
-{
-	for (size_t k = 0; k < p->n_sent; k++)
-		if (p->sent[k].id == id)
-			return p->sent[k].op;
-	return -1;
-}
-
 static _Noreturn void die(const char *what, const char *detail)
 {
 	fprintf(stderr, "fuzz-requests: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
@@ -388,6 +379,19 @@ static void parse_sent(struct sent_req *q, const char *buf, size_t len)
 	json_object_put(root);
 }
 
+/* The op of the request id client i sent, or -1. */
+static int sent_op(int i, uint64_t id)
+{
+	for (size_t k = peers[i].n_sent; k-- > 0;) {
+		struct sent_req *q = &sent[i][k];
+		if (q->state == SENT_TEXT)
+			parse_sent(q, sent_text[i] + q->off, q->len);
+		if (q->state == SENT_REQUEST && q->id == id)
+			return q->op;
+	}
+	return -1;
+}
+
 /* Remembers what a client sends, so a reply can be checked against its request's op; kept as text to be
  * parsed when a reply asks for it, or parsed now when there is no room left for the text. */
 static void note_sent(int i, const char *buf, size_t len)
@@ -525,7 +529,7 @@ static void check_output(int i, const char *buf, const struct gmem_wire_in *in)
 		break;
 	case GMEM_MSG_ERROR:
 		if (env.has_id && env.err == EOPNOTSUPP) {
-			int op = sent_op(&peers[i], env.id);
+			int op = sent_op(i, env.id);
 			if (op >= 0 && kmod_only(op)) {
 				seen.unsupported |= UINT64_C(1) << op;
 				break;
