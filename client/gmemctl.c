@@ -34,7 +34,9 @@ static uint64_t arg_granule;
 static bool arg_granule_set;
 static unsigned arg_node;
 static bool arg_node_set;
-static bool arg_zero, arg_force, arg_lost, arg_ephemeral;
+static bool arg_zero, arg_force, arg_lost, arg_ephemeral, arg_orphans, arg_orphan, arg_owner_set;
+static const char *arg_name;
+static uint32_t arg_owner;
 
 struct command {
 	const char *name;
@@ -220,11 +222,87 @@ static struct json_object *guest_json(const struct gmem_guest_info *g)
 	return o;
 }
 
+/* Module ids on the command line: decimal, > 0. */
+static int parse_id(const char *s, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v == 0 || s[0] == '-')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int cmd_orphans(struct gmem_client *c)
+{
+	struct gmem_orphan_info *os;
+	size_t n;
+	int r = gmem_orphan_list(c, &os, &n);
+	if (r < 0)
+		return fail(c, r, "guests --orphans");
+	if (arg_json) {
+		struct json_object *a = json_object_new_array();
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "id", json_object_new_uint64(os[i].id));
+			json_object_object_add(o, "size", json_object_new_uint64(os[i].size));
+			json_object_object_add(o, "granule", json_object_new_uint64(os[i].granule));
+			json_object_object_add(o, "node", json_object_new_int(os[i].node));
+			json_object_object_add(o, "private", json_object_new_uint64(os[i].private_bytes));
+			json_object_object_add(o, "holders", json_object_new_uint64(os[i].holders));
+			json_object_object_add(o, "cookie", json_object_new_uint64(os[i].cookie));
+			json_object_array_add(a, o);
+		}
+		print_json(a);
+	} else {
+		printf("%-10s %10s %8s %5s %10s %7s %8s\n", "ORPHAN", "SIZE", "GRANULE", "NODE", "PRIVATE", "FILES",
+		       "COOKIE");
+		for (size_t i = 0; i < n; i++) {
+			char sz[GMEM_SIZE_STRLEN], gr[GMEM_SIZE_STRLEN], pv[GMEM_SIZE_STRLEN], node[16] = "any";
+			if (os[i].node >= 0)
+				snprintf(node, sizeof(node), "%d", os[i].node);
+			printf("%-10llu %10s %8s %5s %10s %7llu %8llu\n", (unsigned long long)os[i].id,
+			       gmem_format_size(os[i].size, sz, sizeof(sz)),
+			       gmem_format_size(os[i].granule, gr, sizeof(gr)), node,
+			       gmem_format_size(os[i].private_bytes, pv, sizeof(pv)), (unsigned long long)os[i].holders,
+			       (unsigned long long)os[i].cookie);
+		}
+	}
+	free(os);
+	return 0;
+}
+
+static int cmd_adopt(struct gmem_client *c, char **argv)
+{
+	struct gmem_guest_info g;
+	uint64_t id;
+	char name[GMEM_NAME_MAX_LEN + 1];
+
+	if (parse_id(argv[0], &id) < 0) {
+		fprintf(stderr, "gmemctl: adopt: '%s' is not an orphan's id (see gmemctl guests --orphans)\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (arg_name)
+		snprintf(name, sizeof(name), "%s", arg_name);
+	else
+		snprintf(name, sizeof(name), "orphan-%llu", (unsigned long long)id);
+	int r = gmem_orphan_adopt(c, id, name, arg_owner_set ? arg_owner : (uint32_t)getuid(), &g);
+	if (r < 0)
+		return fail(c, r, "adopt %s", argv[0]);
+	if (arg_json)
+		print_json(guest_json(&g));
+	return 0;
+}
+
 static int cmd_guests(struct gmem_client *c, char **argv)
 {
 	struct gmem_guest_info *gs;
 	size_t n;
 	(void)argv;
+
+	if (arg_orphans)
+		return cmd_orphans(c);
 
 	int r = arg_lost ? gmem_guest_list_lost(c, &gs, &n) : gmem_guest_list(c, &gs, &n);
 	if (r < 0)
@@ -300,6 +378,16 @@ static int cmd_create(struct gmem_client *c, char **argv)
 
 static int cmd_destroy(struct gmem_client *c, char **argv)
 {
+	if (arg_orphan) {
+		uint64_t id;
+		if (parse_id(argv[0], &id) < 0) {
+			fprintf(stderr, "gmemctl: destroy --orphan: '%s' is not an orphan's id (see gmemctl guests "
+				"--orphans)\n", argv[0]);
+			return EXIT_USAGE;
+		}
+		int r = gmem_orphan_destroy(c, id);
+		return r < 0 ? fail(c, r, "destroy --orphan %s", argv[0]) : 0;
+	}
 	int r = gmem_guest_destroy_ex(c, argv[0], arg_force ? GMEM_DESTROY_FORCE : 0);
 	return r < 0 ? fail(c, r, "destroy %s", argv[0]) : 0;
 }
@@ -695,12 +783,16 @@ static int cmd_conversions(struct gmem_client *c, char **argv)
 
 static const struct command commands[] = {
 	{ "status", "", "pool, backend and counts", 0, 0, cmd_status },
-	{ "guests", "[--lost]", "list the guests you may see (--lost: those whose memory did not survive a restart)",
+	{ "guests", "[--lost|--orphans]",
+	  "list the guests you may see (--lost: lost in a restart; --orphans: admin, kmod guests no journal names)",
 	  0, 0, cmd_guests },
 	{ "forget", "GUEST", "drop a lost guest for good; its name is free again", 1, 1, cmd_forget },
 	{ "create", "GUEST SIZE [--granule 4K|2M] [--node N] [--ephemeral]", "create a guest of SIZE bytes", 2, 2,
 	  cmd_create },
-	{ "destroy", "GUEST [--force]", "destroy a guest; its memory returns to the pool at once", 1, 1, cmd_destroy },
+	{ "destroy", "GUEST|ID [--force] [--orphan]",
+	  "destroy a guest (--force --orphan: orphan ID); its memory returns to the pool at once", 1, 1, cmd_destroy },
+	{ "adopt", "ID [--name NAME] [--owner UID]",
+	  "admin: make orphan ID a guest (default name orphan-ID, owner your uid), memory intact", 1, 1, cmd_adopt },
 	{ "convert", "GUEST OFFSET LENGTH shared|private [--zero] [--force]",
 	  "convert a range; exit 0 committed, 3 aborted, 4 committed-unverified", 4, 4, cmd_convert },
 	{ "map", "GUEST", "shared and private runs of a guest, with a bar", 1, 1, cmd_map },
@@ -743,6 +835,10 @@ static void usage(FILE *f)
 		   "                  destroy (admin): also evict every connection holding the guest (on\n"
 		   "                  memfd the files they hold stay open in their processes)\n"
 		   "  --lost          guests: list the lost guests\n"
+		   "  --orphans       guests: list the orphans (admin; kmod)\n"
+		   "  --orphan        destroy: the argument is an orphan's id (with --force)\n"
+		   "  --name NAME     adopt: the guest's name\n"
+		   "  --owner UID     adopt: the guest's owner uid\n"
 		   "  -h, --help      show this help\n"
 		   "  --version       show the version\n"
 		   "\nSizes take binary suffixes K, M, G, T. Exit status: 0 success, 1 refused or unreachable,\n"
@@ -757,7 +853,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	enum { OPT_SOCKET = 256, OPT_JSON, OPT_GRANULE, OPT_VERSION, OPT_ZERO, OPT_FORCE, OPT_LOST, OPT_NODE,
-	       OPT_EPHEMERAL };
+	       OPT_EPHEMERAL, OPT_ORPHANS, OPT_ORPHAN, OPT_NAME, OPT_OWNER };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -767,6 +863,10 @@ int main(int argc, char **argv)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "lost", no_argument, NULL, OPT_LOST },
 		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
+		{ "orphans", no_argument, NULL, OPT_ORPHANS },
+		{ "orphan", no_argument, NULL, OPT_ORPHAN },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "owner", required_argument, NULL, OPT_OWNER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{},
@@ -818,6 +918,27 @@ int main(int argc, char **argv)
 		case OPT_EPHEMERAL:
 			arg_ephemeral = true;
 			break;
+		case OPT_ORPHANS:
+			arg_orphans = true;
+			break;
+		case OPT_ORPHAN:
+			arg_orphan = true;
+			break;
+		case OPT_NAME:
+			arg_name = optarg;
+			break;
+		case OPT_OWNER: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v >= UINT32_MAX || optarg[0] == '-') {
+				fprintf(stderr, "gmemctl: --owner must be a uid\n");
+				return EXIT_USAGE;
+			}
+			arg_owner = (uint32_t)v;
+			arg_owner_set = true;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -873,8 +994,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gmemctl: --granule and --ephemeral apply to create only\n");
 		return EXIT_USAGE;
 	}
-	if (arg_lost && cmd->fn != cmd_guests) {
-		fprintf(stderr, "gmemctl: --lost applies to guests only\n");
+	if ((arg_lost || arg_orphans) && cmd->fn != cmd_guests) {
+		fprintf(stderr, "gmemctl: --lost and --orphans apply to guests only\n");
+		return EXIT_USAGE;
+	}
+	if (arg_lost && arg_orphans) {
+		fprintf(stderr, "gmemctl: --lost and --orphans list different things: give one\n");
+		return EXIT_USAGE;
+	}
+	if ((arg_name || arg_owner_set) && cmd->fn != cmd_adopt) {
+		fprintf(stderr, "gmemctl: --name and --owner apply to adopt only\n");
+		return EXIT_USAGE;
+	}
+	if (arg_orphan && (cmd->fn != cmd_destroy || !arg_force)) {
+		fprintf(stderr, "gmemctl: --orphan applies to destroy, with --force (the memory no journal names goes)\n");
 		return EXIT_USAGE;
 	}
 	if ((arg_zero && cmd->fn != cmd_convert) || (arg_force && cmd->fn != cmd_convert && cmd->fn != cmd_destroy)) {

@@ -53,6 +53,8 @@ GMEM_EXPORT int gmem_status(struct gmem_client *c, struct gmem_status *ret)
 	ret->touched = r.touched;
 	ret->guests = r.guests;
 	ret->clients = r.clients;
+	/* The reply's quarantine records are gmem_quarantine_list's business. */
+	gmem_fields_release(gmem_status_reply_fields, &r);
 	return 0;
 }
 
@@ -313,6 +315,76 @@ GMEM_EXPORT int gmem_guest_list_lost(struct gmem_client *c, struct gmem_guest_in
 GMEM_EXPORT int gmem_guest_forget(struct gmem_client *c, const char *name)
 {
 	return guest_op(c, GMEM_OP_FORGET, name);
+}
+
+static int need_orphans(struct gmem_client *c)
+{
+	if (c->features & GMEM_FEATURE_ORPHANS)
+		return 0;
+	snprintf(c->err, sizeof(c->err), "this gmemd (%s) cannot list or adopt orphans", c->server);
+	return -EOPNOTSUPP;
+}
+
+GMEM_EXPORT int gmem_orphan_list(struct gmem_client *c, struct gmem_orphan_info **ret, size_t *ret_n)
+{
+	struct gmem_orphan_info *all = NULL;
+	size_t n = 0;
+	uint64_t after = 0;
+	int e = need_orphans(c);
+	if (e < 0)
+		return e;
+	/* Module ids only grow: paging by id never repeats an orphan. */
+	do {
+		struct gmem_list_args a = { .after = after };
+		struct gmem_orphans_reply r = { 0 };
+		e = gmem_call(c, GMEM_OP_LIST_ORPHANS, &a, &r, NULL);
+		if (e < 0) {
+			free(all);
+			return e;
+		}
+		struct gmem_orphan_info *grown = realloc(all, (n + r.n_orphans + 1) * sizeof(*all));
+		if (!grown) {
+			gmem_fields_release(gmem_orphans_reply_fields, &r);
+			free(all);
+			return -ENOMEM;
+		}
+		all = grown;
+		for (size_t i = 0; i < r.n_orphans; i++) {
+			const struct gmem_wire_orphan *w = &r.orphans[i];
+			all[n++] = (struct gmem_orphan_info){
+				.id = w->id, .size = w->size, .granule = w->granule,
+				.node = w->on_node ? (int)w->node : -1, .private_bytes = w->private_bytes,
+				.holders = w->holders, .cookie = w->cookie,
+			};
+		}
+		after = r.next;
+		gmem_fields_release(gmem_orphans_reply_fields, &r);
+	} while (after);
+	*ret = all;
+	*ret_n = n;
+	return 0;
+}
+
+GMEM_EXPORT int gmem_orphan_adopt(struct gmem_client *c, uint64_t id, const char *name, uint32_t owner,
+				  struct gmem_guest_info *ret)
+{
+	struct gmem_adopt_args a = { .id = id, .owner = owner };
+	struct gmem_wire_guest r = { 0 };
+	int e = need_orphans(c);
+	if (e < 0 || (e = copy_name(a.name, sizeof(a.name), name)) < 0)
+		return e;
+	e = gmem_call(c, GMEM_OP_ADOPT, &a, &r, NULL);
+	if (e == 0 && ret)
+		to_info(&r, ret);
+	return e;
+}
+
+GMEM_EXPORT int gmem_orphan_destroy(struct gmem_client *c, uint64_t id)
+{
+	struct gmem_orphan_args a = { .id = id };
+	struct gmem_empty_reply r;
+	int e = need_orphans(c);
+	return e < 0 ? e : gmem_call(c, GMEM_OP_DESTROY_ORPHAN, &a, &r, NULL);
 }
 
 GMEM_EXPORT int gmem_resolve(struct gmem_client *c, uint64_t epoch, uint64_t seq, enum gmem_outcome *ret)

@@ -21,10 +21,27 @@ static struct client *client_by_id(struct manager *m, uint64_t id)
 	return NULL;
 }
 
-static bool seen(const struct backend_audit *a, size_t upto, uint64_t holder_id)
+/*
+ * The lease holder's whole-guest mapping is how KVM sees guest memory: it must stay and fault. A file
+ * an earlier gmemd made (before a restart) names no client of this run: its mapping is the lease
+ * holder's only where it lives in the lease holder's own process — a VMM that came back after the
+ * restart still maps its old file. A live mapping's mapper pid cannot have been reused (its process is
+ * alive), and fork does not carry these mappings (VM_DONTCOPY).
+ */
+static bool exempt(const struct guest *g, const struct backend_audit_hit *h)
+{
+	if (!g->lease)
+		return false;
+	return h->foreign ? h->mapper_pid == g->lease->pid : h->tag == g->lease->id;
+}
+
+/* Whether an earlier entry revoked this file already. An exempt mapping does not count: the same old
+ * file mapped in another process too is revoked (revocation is per file: the lease holder's mapping of
+ * it goes as well, which safety requires). */
+static bool seen(const struct guest *g, const struct backend_audit *a, size_t upto, uint64_t holder_id)
 {
 	for (size_t i = 0; i < upto; i++)
-		if (a->hits[i].holder_id == holder_id)
+		if (a->hits[i].holder_id == holder_id && !exempt(g, &a->hits[i]))
 			return true;
 	return false;
 }
@@ -36,17 +53,21 @@ size_t audit_enforce(struct manager *m, struct guest *g, uint64_t seq, const str
 
 	for (size_t i = 0; i < a->n; i++) {
 		const struct backend_audit_hit *h = &a->hits[i];
-		/* The lease holder's whole-guest mapping is how KVM sees guest memory: it must stay and fault. */
-		if (g->lease && h->tag == g->lease->id)
+		if (exempt(g, h))
 			continue;
-		if (seen(a, i, h->holder_id)) /* one file, several mappings: revoked and named once */
+		if (seen(g, a, i, h->holder_id)) /* one file, several mappings: revoked and named once */
 			continue;
 		int r = m->bops->holder_revoke ? m->bops->holder_revoke(m->backend, g->mem, h->holder_id) : -EOPNOTSUPP;
-		struct client *c = client_by_id(m, h->tag);
-		log_warning("conversion %llu of '%s': file %llu of client %llu (pid %d) is still mapped by pid %d at "
+		struct client *c = h->foreign ? NULL : client_by_id(m, h->tag);
+		char whose[64];
+		if (h->foreign)
+			snprintf(whose, sizeof(whose), "a client of an earlier gmemd");
+		else
+			snprintf(whose, sizeof(whose), "client %llu", (unsigned long long)h->tag);
+		log_warning("conversion %llu of '%s': file %llu of %s (pid %d) is still mapped by pid %d at "
 			    "[%#llx, +%#llx) after the to-private commit: %s", (unsigned long long)seq, g->name,
-			    (unsigned long long)h->holder_id, (unsigned long long)h->tag, (int)h->owner_pid,
-			    (int)h->mapper_pid, (unsigned long long)h->offset, (unsigned long long)h->length,
+			    (unsigned long long)h->holder_id, whose, (int)h->owner_pid, (int)h->mapper_pid,
+			    (unsigned long long)h->offset, (unsigned long long)h->length,
 			    r == 0 ? "revoked for good" : "could not be revoked");
 		if (r < 0)
 			log_errno(LOG_CRIT, r, "conversion %llu of '%s': revoking file %llu", (unsigned long long)seq,

@@ -174,13 +174,18 @@ static int memfd_guest_store_fd(struct backend *b, struct backend_guest *g)
 	return g->fd;
 }
 
-static int memfd_guest_adopt(struct backend *b, uint64_t id, uint64_t size, uint64_t granule, int fd,
-			     struct backend_guest **ret)
+static int memfd_guest_adopt(struct backend *b, uint64_t id, const char *name, uint64_t size, uint64_t granule,
+			     int fd, const struct backend_ident *ident, struct backend_guest **ret)
 {
 	struct backend_guest *g = NULL;
 	struct stat st;
 	int r, seals;
 	(void)id;
+	(void)name;
+	(void)ident;
+
+	if (fd < 0)
+		return -EINVAL; /* a memfd guest's memory comes back only as its file */
 
 	/* Only what guest_create made: a memfd of exactly this size, sealed against resizing. */
 	seals = fcntl(fd, F_GET_SEALS);

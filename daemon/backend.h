@@ -35,11 +35,29 @@ struct backend_audit_hit {
 	uint64_t holder_id, tag;
 	pid_t owner_pid, mapper_pid; /* they differ when the file was passed on and mapped by the receiver */
 	uint64_t offset, length;
+	/* A file made by an earlier gmemd (before a restart): tag is not one of this run's clients, and
+	 * is reported as 0. */
+	bool foreign;
 };
 
 struct backend_node {
 	int node;
 	uint64_t total, free;
+};
+
+/* Where a backend's memory lives by itself (kmod: a module guest), recorded in the journal so that a
+ * restarted gmemd takes back exactly that memory. Zero fields were not recorded. */
+struct backend_ident {
+	uint64_t module_id; /* the module's guest id (never reused while the module is loaded) */
+	uint64_t cookie;    /* what the module keeps with it: the id of the gmemd guest that created it */
+	uint64_t base;      /* physical address of guest offset 0 */
+};
+
+/* A guest the backend holds, whether or not gmemd knows it (an orphan: its journal was lost). */
+struct backend_module_guest {
+	uint64_t module_id, cookie, size, granule, private_bytes, base;
+	int node;         /* -1: any */
+	uint32_t holders; /* files open on it */
 };
 
 struct backend_audit {
@@ -51,6 +69,9 @@ struct backend_ops {
 	const char *name;
 	/* Whether private is enforced by the kernel (kmod) or only declared by clients (memfd). */
 	bool enforcing;
+	/* Whether guest memory outlives gmemd by itself (kmod: the module keeps it until destroyed), so
+	 * that replay finds it with guest_adopt and an ident, not through the fd store. */
+	bool keeps_memory;
 	/* Start-up: fails with -errno and a logged reason when the backend is unavailable; gmemd then
 	 * refuses to start (never a fallback to another backend). */
 	int (*open)(const struct backend_config *cfg, struct backend **ret);
@@ -81,10 +102,25 @@ struct backend_ops {
 	/* The fd that carries the guest's memory across a gmemd restart through the service manager's fd
 	 * store (borrowed), or -EOPNOTSUPP when the memory outlives gmemd by itself (kmod). */
 	int (*guest_store_fd)(struct backend *b, struct backend_guest *g);
-	/* Takes a guest's memory back after a restart from what guest_store_fd gave (fd consumed). -EINVAL
-	 * when it is not the memory of such a guest, -ENOSPC when the pool cannot account for it. */
-	int (*guest_adopt)(struct backend *b, uint64_t id, uint64_t size, uint64_t granule, int fd,
-			   struct backend_guest **ret);
+	/* Takes a guest's memory back after a restart: from what guest_store_fd gave (fd consumed; memfd),
+	 * or, where the memory kept itself (keeps_memory: fd is -EBADF), the backend guest ident names
+	 * (kmod; without a module_id, the one whose cookie is id). -EINVAL when it is not the memory of
+	 * such a guest, -ENOENT when the backend no longer holds it, -ESTALE when what it holds under that
+	 * ident differs (size, granule, cookie or base), -ENOSPC when the pool cannot account for it. */
+	int (*guest_adopt)(struct backend *b, uint64_t id, const char *name, uint64_t size, uint64_t granule, int fd,
+			   const struct backend_ident *ident, struct backend_guest **ret);
+	/* What to record so that guest_adopt finds g again (NULL: the fd store's st_dev/st_ino do it). */
+	void (*guest_ident)(struct backend *b, struct backend_guest *g, struct backend_ident *ret);
+	/* Where the memory keeps its own shared/private state (kmod): its private ranges now, in offset
+	 * order (*ret owned by the caller). NULL where only gmemd's map knows (memfd). */
+	int (*guest_private)(struct backend *b, struct backend_guest *g, struct conv_range **ret, size_t *ret_n);
+	/* Every guest the backend holds with module_id > after, known to gmemd or not, in id order: at most
+	 * max into out, *ret_n written, *ret_more set when more follow. NULL: nothing outlives gmemd but
+	 * through the fd store (memfd). */
+	int (*module_list)(struct backend *b, uint64_t after, struct backend_module_guest *out, size_t max,
+			   size_t *ret_n, bool *ret_more);
+	/* Destroys a backend guest gmemd holds no handle of (an orphan): its memory returns to the pool. */
+	int (*module_destroy)(struct backend *b, uint64_t module_id);
 	/* Bytes of the guest actually backed by memory now. */
 	uint64_t (*guest_touched)(struct backend *b, struct backend_guest *g);
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "backend.h"
 #include "gmem-proto.h"
 #include "list.h"
 #include "policy.h"
@@ -37,6 +38,7 @@ struct guest {
 	struct grant *grants;         /* owned, GUEST_GRANTS_MAX at most (policy.h) */
 	size_t n_grants;
 	uint64_t dev, ino;            /* of its memory's file (memfd): checked when the fd store gives it back */
+	struct backend_ident ident;   /* of its module guest (kmod): checked when a restarted gmemd adopts it */
 
 	struct guest *hash_next;
 	struct list_node order;

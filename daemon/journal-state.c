@@ -76,6 +76,11 @@ struct json_object *jstate_guest_record(struct manager *m, const struct guest *g
 	add_common(o, g->id, g->name, g->size, g->granule, g->owner);
 	json_object_object_add(o, "dev", json_object_new_uint64(g->dev));
 	json_object_object_add(o, "ino", json_object_new_uint64(g->ino));
+	if (g->ident.module_id) {
+		json_object_object_add(o, "kid", json_object_new_uint64(g->ident.module_id));
+		json_object_object_add(o, "kcookie", json_object_new_uint64(g->ident.cookie));
+		json_object_object_add(o, "kbase", json_object_new_uint64(g->ident.base));
+	}
 	uint64_t n = g->size / g->granule;
 	if (sharemap_count_not(g->map, 0, n, SHARE_SHARED)) {
 		struct priv_walk w = { .a = json_object_new_array(), .granule = g->granule };

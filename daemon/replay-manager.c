@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "adopt.h"
 #include "backend.h"
 #include "fdstore.h"
 #include "guest.h"
@@ -44,29 +45,47 @@ static int make_lost(struct manager *m, const struct replay_guest *rg, const cha
 	return 0;
 }
 
-static int restore_guest(struct manager *m, struct replay_guest *rg, struct fdstore *fds)
+static const char *adopt_failure(int r)
+{
+	switch (r) {
+	case -ENOENT:
+		return "the module no longer holds it";
+	case -ESTALE:
+		return "the module's guest is not the recorded one (size, granule, cookie or PFN base differ)";
+	case -EBUSY:
+		return "another guest of the journal names the same module guest";
+	default:
+		return "the backend refused its memory";
+	}
+}
+
+/* *found_ident: the backend told an ident the journal did not record (a journal of an older gmemd). */
+static int restore_guest(struct manager *m, struct replay_guest *rg, struct fdstore *fds, bool *found_ident)
 {
 	struct backend_guest *mem = NULL;
 	struct stat st;
+	int fd = -EBADF;
 	int r;
 
 	if (rg->lost)
 		return make_lost(m, rg, NULL);
-	int fd = fdstore_take(fds, rg->id);
-	if (fd < 0)
-		return make_lost(m, rg, "its memory did not come back from the fd store");
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != rg->dev || (uint64_t)st.st_ino != rg->ino) {
-		safe_close(fd);
-		return make_lost(m, rg, "the fd store gave back a file that is not its memory (st_dev/st_ino differ)");
-	}
-	if (!m->bops->guest_adopt) {
-		safe_close(fd);
+	if (!m->bops->guest_adopt)
 		return make_lost(m, rg, "this backend cannot take memory back");
+	if (!m->bops->keeps_memory) {
+		/* memfd: the memory is a file only the service manager's fd store kept. */
+		fd = fdstore_take(fds, rg->id);
+		if (fd < 0)
+			return make_lost(m, rg, "its memory did not come back from the fd store");
+		if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != rg->dev || (uint64_t)st.st_ino != rg->ino) {
+			safe_close(fd);
+			return make_lost(m, rg, "the fd store gave back a file that is not its memory (st_dev/st_ino "
+					 "differ)");
+		}
 	}
-	r = m->bops->guest_adopt(m->backend, rg->id, rg->size, rg->granule, fd, &mem);
+	r = m->bops->guest_adopt(m->backend, rg->id, rg->name, rg->size, rg->granule, fd, &rg->ident, &mem);
 	if (r < 0) {
 		log_errno(LOG_WARNING, r, "guest '%s': taking its memory back", rg->name);
-		return make_lost(m, rg, "the backend refused its memory");
+		return make_lost(m, rg, adopt_failure(r));
 	}
 
 	struct guest *g = guest_alloc(rg->id, rg->name, rg->size, rg->granule, rg->owner);
@@ -77,7 +96,16 @@ static int restore_guest(struct manager *m, struct replay_guest *rg, struct fdst
 	g->dev = rg->dev;
 	g->ino = rg->ino;
 	g->mem = mem;
-	g->map = TAKE_PTR(rg->map);
+	if (m->bops->guest_ident) {
+		m->bops->guest_ident(m->backend, mem, &g->ident);
+		*found_ident |= !rg->ident.module_id;
+	}
+	r = adopt_map(m, rg->name, mem, rg->size, rg->granule, TAKE_PTR(rg->map), &g->map);
+	if (r < 0) {
+		m->bops->guest_release(m->backend, mem);
+		free(g);
+		return r;
+	}
 	g->grants = TAKE_PTR(rg->grants);
 	g->n_grants = rg->n_grants;
 	r = guest_table_add(&m->guests, g);
@@ -180,14 +208,17 @@ int replay_restore(struct manager *m)
 		goto out;
 	}
 	size_t lost_before = m->n_lost;
+	bool found_ident = false;
 	for (size_t i = 0; i < s.n_guests; i++) {
-		r = restore_guest(m, &s.guests[i], fds);
+		r = restore_guest(m, &s.guests[i], fds, &found_ident);
 		if (r < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < s.n_convs; i++)
 		finish_conv(m, &s, &s.convs[i]);
-	if (s.rewrite && (r = jstate_snapshot(m)) < 0)
+	/* A snapshot records what was recovered, and the module ids an older journal lacked (the next
+	 * restart then checks them rather than searching by cookie). */
+	if ((s.rewrite || found_ident) && (r = jstate_snapshot(m)) < 0)
 		goto out;
 	if (s.records)
 		log_notice("replayed %llu journal records: %zu guests back, %zu lost, %zu conversions finished",

@@ -164,6 +164,9 @@ static int apply_guest(struct replay_state *s, struct json_object *rec, char *er
 	g.owner = (uint32_t)owner;
 	(void)get_u64(rec, "dev", &g.dev);
 	(void)get_u64(rec, "ino", &g.ino);
+	(void)get_u64(rec, "kid", &g.ident.module_id);
+	(void)get_u64(rec, "kcookie", &g.ident.cookie);
+	(void)get_u64(rec, "kbase", &g.ident.base);
 	g.lost = get_bool(rec, "lost");
 	snprintf(g.name, sizeof(g.name), "%s", name);
 

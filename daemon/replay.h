@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "conversion.h"
 #include "gmem-proto.h"
 #include "policy.h"
@@ -29,6 +30,7 @@ struct replay_guest {
 	uint64_t size, granule;
 	uint32_t owner;
 	uint64_t dev, ino;      /* of its memfd (memfd backend), to check what the fd store gives back */
+	struct backend_ident ident; /* of its module guest (kmod backend), to check what the module still holds */
 	struct sharemap *map;   /* owned */
 	struct grant *grants;   /* owned */
 	size_t n_grants;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "adopt.h"
 #include "backend.h"
 #include "client.h"
 #include "conversion.h"
@@ -236,6 +237,9 @@ static int op_create(struct req *q)
 		g->dev = (uint64_t)st.st_dev;
 		g->ino = (uint64_t)st.st_ino;
 	}
+	/* Or, where the memory outlives gmemd by itself, the module guest it is. */
+	if (m->bops->guest_ident)
+		m->bops->guest_ident(m->backend, g->mem, &g->ident);
 	r = jstate_append(m, jstate_guest_record(m, g));
 	if (r == 0)
 		r = guest_table_add(&m->guests, g);
@@ -1042,11 +1046,50 @@ static int op_forget(struct req *q)
 	return req_fail(q, -ENOENT, "no lost guest named '%s'", a->name);
 }
 
+/* Orphans: module guests no journal names (the state dir was wiped). Admin only, like every op that
+ * reaches memory gmemd does not hold a guest for. */
+static int op_list_orphans(struct req *q)
+{
+	const struct gmem_list_args *a = q->args;
+	int r = need_admin(q, "list-orphans");
+	if (r < 0)
+		return r;
+	return orphans_list(q->c->m, a->after, q->reply, q->err, sizeof(q->err));
+}
+
+static int op_adopt(struct req *q)
+{
+	const struct gmem_adopt_args *a = q->args;
+	struct manager *m = q->c->m;
+	struct guest *g;
+	int r = need_admin(q, "adopt");
+	if (r < 0 || (r = orphan_adopt(m, a, &g, q->err, sizeof(q->err))) < 0)
+		return r;
+	struct log_fields f = { .guest = g->name, .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "guest '%s' adopted from module guest %llu by client %llu (pid %d, uid %u)", g->name,
+		   (unsigned long long)a->id, (unsigned long long)q->c->id, q->c->pid, q->c->uid);
+	fill_info(m, g, q->reply);
+	return 0;
+}
+
+static int op_destroy_orphan(struct req *q)
+{
+	const struct gmem_orphan_args *a = q->args;
+	int r = need_admin(q, "destroy-orphan");
+	if (r < 0 || (r = orphan_destroy(q->c->m, a->id, q->err, sizeof(q->err))) < 0)
+		return r;
+	struct log_fields f = { .client_pid = q->c->pid };
+	log_struct(LOG_NOTICE, &f, "orphan module guest %llu destroyed by client %llu (pid %d, uid %u)",
+		   (unsigned long long)a->id, (unsigned long long)q->c->id, q->c->pid, q->c->uid);
+	return 0;
+}
+
 /* The feature an op came with: a gmemd without it answers as one that never heard of the op. */
 static const uint32_t op_feature[_GMEM_OP_MAX] = {
 	[GMEM_OP_PUBLISH_MAP] = GMEM_FEATURE_PUBLISH_MAP, [GMEM_OP_HOLDERS] = GMEM_FEATURE_OPERATOR,
 	[GMEM_OP_CANCEL] = GMEM_FEATURE_OPERATOR,         [GMEM_OP_EVICT] = GMEM_FEATURE_OPERATOR,
-	[GMEM_OP_STATS] = GMEM_FEATURE_STATS,
+	[GMEM_OP_STATS] = GMEM_FEATURE_STATS,             [GMEM_OP_LIST_ORPHANS] = GMEM_FEATURE_ORPHANS,
+	[GMEM_OP_ADOPT] = GMEM_FEATURE_ORPHANS,           [GMEM_OP_DESTROY_ORPHAN] = GMEM_FEATURE_ORPHANS,
 };
 
 /* The optional request fields that came with a feature: without it they are unknown keys. */
@@ -1074,6 +1117,8 @@ static int (*const handlers[_GMEM_OP_MAX])(struct req *q) = {
 	[GMEM_OP_RESOLVE] = op_resolve, [GMEM_OP_LIST_LOST] = op_list_lost, [GMEM_OP_FORGET] = op_forget,
 	[GMEM_OP_PUBLISH_MAP] = op_publish_map, [GMEM_OP_HOLDERS] = op_holders, [GMEM_OP_CANCEL] = op_cancel,
 	[GMEM_OP_EVICT] = op_evict,     [GMEM_OP_STATS] = op_stats,
+	[GMEM_OP_LIST_ORPHANS] = op_list_orphans, [GMEM_OP_ADOPT] = op_adopt,
+	[GMEM_OP_DESTROY_ORPHAN] = op_destroy_orphan,
 };
 
 void client_handle_datagram(struct client *c, const char *buf, size_t len)
@@ -1119,7 +1164,8 @@ void client_handle_datagram(struct client *c, const char *buf, size_t len)
 			       sizeof(struct gmem_map_reply) <= 512 && sizeof(struct gmem_conversions_reply) <= 512 &&
 			       sizeof(struct gmem_clients_reply) <= 512 && sizeof(struct gmem_holders_args) <= 512 &&
 			       sizeof(struct gmem_stats_reply) <= 512 && sizeof(struct gmem_destroy_args) <= 512 &&
-			       sizeof(struct gmem_publish_map_reply) <= 512,
+			       sizeof(struct gmem_publish_map_reply) <= 512 && sizeof(struct gmem_adopt_args) <= 512 &&
+			       sizeof(struct gmem_orphans_reply) <= 512,
 		       "op structs outgrew the request buffers");
 	memset(args, 0, sizeof(args));
 	memset(reply, 0, sizeof(reply));

@@ -128,6 +128,8 @@ int gmem_guest_audit(struct gmem_guest *g, u64 offset, u64 length, struct gmem_p
 		     u32 cap, u32 *count, u32 *nr_holders);
 int gmem_guest_check_range(const struct gmem_guest *g, u64 offset, u64 length);
 u64 gmem_guest_private_bytes(struct gmem_guest *g);
+void gmem_guest_private_runs(struct gmem_guest *g, u64 offset, u64 length, struct gmem_pfn_range *runs,
+			     u32 cap, u32 *count);
 unsigned int gmem_guest_nr_mappings(struct gmem_guest *g, struct file *only);
 phys_addr_t gmem_guest_phys(const struct gmem_guest *g, u64 offset);
 

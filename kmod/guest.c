@@ -257,6 +257,37 @@ u64 gmem_guest_private_bytes(struct gmem_guest *g)
 	return n;
 }
 
+/*
+ * The maximal runs of private granules in [offset, offset+length), clipped to it: the first cap go to
+ * runs, *count says how many exist. The range was checked by the caller.
+ */
+void gmem_guest_private_runs(struct gmem_guest *g, u64 offset, u64 length, struct gmem_pfn_range *runs,
+			     u32 cap, u32 *count)
+{
+	unsigned int shift = g->granule_shift;
+	unsigned long end = (unsigned long)((offset + length) >> shift);
+	unsigned long bit = (unsigned long)(offset >> shift);
+	u32 n = 0;
+
+	filemap_invalidate_lock_shared(g->mapping);
+	for (;;) {
+		unsigned long first = find_next_bit(g->private, end, bit);
+		unsigned long last;
+
+		if (first >= end)
+			break;
+		last = find_next_zero_bit(g->private, end, first);
+		if (n < cap) {
+			runs[n].offset = (u64)first << shift;
+			runs[n].length = (u64)(last - first) << shift;
+		}
+		n++;
+		bit = last;
+	}
+	filemap_invalidate_unlock_shared(g->mapping);
+	*count = n;
+}
+
 unsigned int gmem_guest_nr_mappings(struct gmem_guest *g, struct file *only)
 {
 	struct vm_area_struct *vma;

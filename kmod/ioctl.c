@@ -78,7 +78,8 @@ static long gmem_ioc_caps(void __user *uarg)
 #else
 	c.abi_version = GMEM_PFN_ABI_VERSION;
 #endif
-	c.features = GMEM_PFN_FEAT_GENL | GMEM_PFN_FEAT_PREFAULT | GMEM_PFN_FEAT_ZERO_ON_CONVERT;
+	c.features = GMEM_PFN_FEAT_GENL | GMEM_PFN_FEAT_PREFAULT | GMEM_PFN_FEAT_ZERO_ON_CONVERT |
+		     GMEM_PFN_FEAT_LIST_GUESTS;
 	if (GMEM_PFN_HAVE_PMD)
 		c.features |= GMEM_PFN_FEAT_PMD_MAPPINGS;
 	if (GMEM_PFN_TEST_BUILD)
@@ -324,6 +325,103 @@ out:
 	return r;
 }
 
+static long gmem_ioc_list_guests(void __user *uarg)
+{
+	struct gmem_pfn_guest_info *info = NULL;
+	struct gmem_pfn_list_guests c;
+	struct gmem_guest *g;
+	u32 usize, cap, n = 0;
+	int r = gmem_copy_in(&c, sizeof(c), GMEM_PFN_LIST_GUESTS_SIZE_VER1, uarg, &usize);
+
+	if (r)
+		return r;
+	if (c.flags || c.reserved)
+		return -EINVAL;
+	r = gmem_check_array(c.guests, c.entry_size, GMEM_PFN_GUEST_INFO_SIZE_VER1, c.capacity);
+	if (r)
+		return r;
+	/* More guests than may exist cannot be listed: the buffer is sized by what can be there. */
+	cap = c.guests ? min_t(u32, c.capacity, GMEM_PFN_MAX_GUESTS) : 0;
+	if (cap) {
+		info = kvcalloc(cap, sizeof(*info), GFP_KERNEL);
+		if (!info)
+			return -ENOMEM;
+	}
+	c.count = 0;
+	/* The table is in id order (ids grow, guests are appended). Lock order: gmem_lock, then the
+	 * guest's invalidate lock (private bytes), then its holder lock. */
+	mutex_lock(&gmem_lock);
+	list_for_each_entry(g, &gmem_guests, node) {
+		struct gmem_pfn_guest_info *e;
+
+		if (g->id <= c.after)
+			continue;
+		c.count++;
+		if (n == cap)
+			continue;
+		e = &info[n++];
+		e->guest_id = g->id;
+		e->cookie = g->cookie;
+		e->bytes = g->bytes;
+		e->private_bytes = gmem_guest_private_bytes(g);
+		e->base = g->nr_extents ? g->extents[0].phys : 0;
+		e->granule_shift = g->granule_shift;
+		e->node = g->nid;
+		mutex_lock(&g->lock);
+		e->nr_holders = g->nr_holders;
+		mutex_unlock(&g->lock);
+	}
+	mutex_unlock(&gmem_lock);
+	if (n)
+		r = gmem_copy_array_out(c.guests, c.entry_size, GMEM_PFN_GUEST_INFO_SIZE_VER1, info,
+					sizeof(*info), n);
+	kvfree(info);
+	if (r)
+		return r;
+	return gmem_copy_out(uarg, &c, sizeof(c), usize);
+}
+
+static long gmem_ioc_query_state(void __user *uarg)
+{
+	struct gmem_pfn_range *runs = NULL;
+	struct gmem_pfn_query_state c;
+	struct gmem_guest *g;
+	u32 usize, cap;
+	int r = gmem_copy_in(&c, sizeof(c), GMEM_PFN_QUERY_STATE_SIZE_VER1, uarg, &usize);
+
+	if (r)
+		return r;
+	if (c.flags || c.reserved)
+		return -EINVAL;
+	r = gmem_check_array(c.runs, c.entry_size, GMEM_PFN_RANGE_SIZE_VER1, c.capacity);
+	if (r)
+		return r;
+	g = gmem_guest_get(c.guest_id);
+	if (!g)
+		return -ENOENT;
+	r = gmem_guest_check_range(g, c.offset, c.length);
+	if (r)
+		goto out;
+	cap = c.runs ? c.capacity : 0;
+	if (cap) {
+		runs = kvcalloc(cap, sizeof(*runs), GFP_KERNEL);
+		if (!runs) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	gmem_guest_private_runs(g, c.offset, c.length, runs, cap, &c.count);
+	if (cap && c.count)
+		r = gmem_copy_array_out(c.runs, c.entry_size, GMEM_PFN_RANGE_SIZE_VER1, runs, sizeof(*runs),
+					min(cap, c.count));
+	if (!r)
+		r = gmem_copy_out(uarg, &c, sizeof(c), usize);
+out:
+	kvfree(runs);
+	gmem_guest_put(g);
+	return r;
+}
+
 #define GMEM_IOC_IS(cmd, def) (((cmd) & ~IOCSIZE_MASK) == ((def) & ~IOCSIZE_MASK))
 
 static long gmem_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -348,6 +446,10 @@ static long gmem_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long ar
 		return gmem_ioc_query_pool(uarg);
 	if (GMEM_IOC_IS(cmd, GMEM_PFN_IOC_QUERY_GUEST))
 		return gmem_ioc_query_guest(uarg);
+	if (GMEM_IOC_IS(cmd, GMEM_PFN_IOC_LIST_GUESTS))
+		return gmem_ioc_list_guests(uarg);
+	if (GMEM_IOC_IS(cmd, GMEM_PFN_IOC_QUERY_STATE))
+		return gmem_ioc_query_state(uarg);
 	return -ENOTTY;
 }
 

@@ -43,6 +43,7 @@
 #define GMEM_HOLDER_RANGES_MAX 16   /* attachments listed per holder (the count says how many there are) */
 #define GMEM_STATS_PAGE 64          /* guests in one stats reply */
 #define GMEM_QUARANTINE_LIST_MAX 64 /* quarantine records in one status reply */
+#define GMEM_ORPHANS_PAGE 100       /* orphans in one list-orphans reply */
 
 #define GMEM_DEFAULT_SOCKET "/run/gmem/gmemd.sock"
 
@@ -62,7 +63,8 @@ extern const char *const gmem_attach_kind_names[];
 	X(PUBLISH_MAP, "publish-map")                                                                    \
 	X(EPHEMERAL, "ephemeral")                                                                        \
 	X(OPERATOR, "operator")                                                                          \
-	X(STATS, "stats")
+	X(STATS, "stats")                                                                                \
+	X(ORPHANS, "orphans")
 enum {
 #define X(id, name) GMEM_FEATURE_BIT_##id,
 	GMEM_FEATURES(X)
@@ -146,6 +148,30 @@ struct gmem_guest_args { /* lease, release, publish-map */
 struct gmem_destroy_args {
 	char name[GMEM_NAME_MAX + 1];
 	bool force; /* feature "operator" */
+};
+
+/* Orphans (feature "orphans", role admin): guests the module holds that no journal names. */
+struct gmem_wire_orphan {
+	uint64_t id; /* the module's guest id */
+	uint64_t size, granule;
+	bool on_node; /* created on `node`'s ranges (else: any) */
+	uint64_t node;
+	uint64_t private_bytes;
+	uint64_t holders; /* files open on it (of processes of an earlier gmemd) */
+	uint64_t cookie;  /* the module's cookie: the id the gmemd that created it gave it */
+};
+struct gmem_orphans_reply {
+	struct gmem_wire_orphan *orphans;
+	size_t n_orphans;
+	uint64_t next; /* 0 = this was the last page, else pass as 'after' */
+};
+struct gmem_adopt_args {
+	uint64_t id; /* an orphan's module id */
+	char name[GMEM_NAME_MAX + 1];
+	uint64_t owner; /* uid */
+};
+struct gmem_orphan_args {
+	uint64_t id;
 };
 
 /* Operator ops (feature "operator", role admin). */
@@ -510,7 +536,12 @@ enum {
 	  gmem_holders_reply_fields, 0)                                                                   \
 	X(CANCEL, "cancel", gmem_cancel_args, gmem_cancel_args_fields, gmem_empty_reply, gmem_no_fields, 0) \
 	X(EVICT, "evict", gmem_evict_args, gmem_evict_args_fields, gmem_empty_reply, gmem_no_fields, 0)   \
-	X(STATS, "stats", gmem_list_args, gmem_list_args_fields, gmem_stats_reply, gmem_stats_reply_fields, 0)
+	X(STATS, "stats", gmem_list_args, gmem_list_args_fields, gmem_stats_reply, gmem_stats_reply_fields, 0) \
+	X(LIST_ORPHANS, "list-orphans", gmem_list_args, gmem_list_args_fields, gmem_orphans_reply,         \
+	  gmem_orphans_reply_fields, 0)                                                                   \
+	X(ADOPT, "adopt", gmem_adopt_args, gmem_adopt_args_fields, gmem_wire_guest, gmem_wire_guest_fields, 0) \
+	X(DESTROY_ORPHAN, "destroy-orphan", gmem_orphan_args, gmem_orphan_args_fields, gmem_empty_reply,  \
+	  gmem_no_fields, 0)
 
 enum gmem_op {
 #define X(id, ...) GMEM_OP_##id,
@@ -585,6 +616,7 @@ extern const struct gmem_field gmem_destroy_args_fields[];
 extern const struct gmem_field gmem_holders_args_fields[], gmem_holders_reply_fields[];
 extern const struct gmem_field gmem_cancel_args_fields[], gmem_evict_args_fields[];
 extern const struct gmem_field gmem_stats_reply_fields[];
+extern const struct gmem_field gmem_orphans_reply_fields[], gmem_adopt_args_fields[], gmem_orphan_args_fields[];
 
 enum gmem_op gmem_op_from_name(const char *name);
 enum gmem_wire_event gmem_wire_event_from_name(const char *name);

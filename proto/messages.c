@@ -91,6 +91,34 @@ const struct gmem_field gmem_destroy_args_fields[] = {
 	GMEM_FIELD_END,
 };
 
+static const struct gmem_field wire_orphan_fields[] = {
+	GMEM_FIELD_U64(struct gmem_wire_orphan, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_wire_orphan, size, "size", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_orphan, granule, "granule", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_BOOL(struct gmem_wire_orphan, on_node, "on_node", GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_orphan, node, "node", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_U64(struct gmem_wire_orphan, private_bytes, "private", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_orphan, holders, "holders", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_U64(struct gmem_wire_orphan, cookie, "cookie", 0, GMEM_INT_MAX, 0),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_orphans_reply_fields[] = {
+	GMEM_FIELD_ARRAY(struct gmem_orphans_reply, orphans, n_orphans, "orphans", struct gmem_wire_orphan,
+			 wire_orphan_fields, GMEM_ORPHANS_PAGE, 0),
+	GMEM_FIELD_U64(struct gmem_orphans_reply, next, "next", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_adopt_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_adopt_args, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_STRING(struct gmem_adopt_args, name, "name", 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_U64(struct gmem_adopt_args, owner, "owner", 0, UINT32_MAX - 1, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+const struct gmem_field gmem_orphan_args_fields[] = {
+	GMEM_FIELD_U64(struct gmem_orphan_args, id, "id", 1, GMEM_INT_MAX, GMEM_F_REQUIRED),
+	GMEM_FIELD_END,
+};
+
 const struct gmem_field gmem_holders_args_fields[] = {
 	GMEM_FIELD_STRING(struct gmem_holders_args, name, "name", 1, GMEM_F_REQUIRED),
 	GMEM_FIELD_U64(struct gmem_holders_args, after, "after", 0, GMEM_INT_MAX, GMEM_F_OMIT_EMPTY),

@@ -5,8 +5,9 @@
  * conversions of that range as DESIGN.md asks of an IOMMU holder:
  *   prepare  stop submitting DMA and wait for the one in flight; to-shared: reserve the IOVA budget the
  *            map will need before voting yes (a yes is a promise that the map cannot fail)
- *   commit   to-private (wave 1): VFIO_IOMMU_UNMAP_DMA, then ack; to-shared (wave 3, after the backend
- *            made the range shared): VFIO_IOMMU_MAP_DMA, then ack
+ *   commit   to-private (wave 1): VFIO_IOMMU_UNMAP_DMA, drop the CPU mapping, then ack; to-shared
+ *            (wave 3, after the backend made the range shared): map the file again, VFIO_IOMMU_MAP_DMA,
+ *            then ack
  *   abort    nothing was unmapped: DMA goes on
  * It attaches as `iommu`, maps the guest's file MAP_SHARED and hands that mapping to MAP_DMA at IOVA
  * 1 MiB (edu reaches 28 address bits); a small anonymous buffer at IOVA 0 stages what the device reads
@@ -15,6 +16,7 @@
  *   read OFF LEN      the device reads LEN bytes at OFF (LEN < 4096)            -> "data HEX" or "error ..."
  *   cpu-write OFF TOKEN / cpu-read OFF LEN   the same through this process's CPU mapping of the file
  *   state             -> "mapped" or "unmapped"
+ *   vote yes|no       how it votes from now on (as --vote)                     -> "vote yes|no"
  *   quit
  * With GROUP_DEV "-" there is no device: it attaches as `mmap` and only the cpu- commands work (another
  * process's view of the same memory); it unmaps its CPU mapping on a to-private commit and maps it again
@@ -56,6 +58,8 @@ static uint64_t bar0_off, cfg_off;
 static unsigned char *map, *stage;
 static bool mapped, dma_stopped, cpu_only;
 static int guest_fd = -1;
+/* What the commits cost this process (unmap or map, IOMMU and CPU), reported on stderr at exit. */
+static uint64_t commit_us[2], commits[2];
 
 static uint64_t parse(const char *s)
 {
@@ -197,31 +201,49 @@ static void on_prepare(struct gmem_client *c, const struct gmem_conversion *cv, 
 	vote(c, cv->epoch, cv->seq, cv->target == GMEM_SHARED);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
 static void on_commit(struct gmem_client *c, const struct gmem_conversion *cv, void *ud)
 {
 	int r = 0;
+	uint64_t t0 = now_us();
 	(void)ud;
-	if (cpu_only) {
-		/* A CPU mapping kept through a to-private commit would be revoked by the module's audit. */
-		if (cv->target == GMEM_PRIVATE && map) {
+	/*
+	 * The CPU mapping (the one MAP_DMA was given) goes at a to-private commit, in both modes: the
+	 * module's audit finds a mapping left over a private range and revokes its file for good, and a
+	 * later MAP_DMA, which faults the PFNs in through it, would then fail. The IOMMU entry goes first
+	 * (unless the no-unmap control says otherwise). At a to-shared commit (after the backend) both
+	 * come back, CPU mapping first.
+	 */
+	if (cv->target == GMEM_PRIVATE) {
+		if (!cpu_only && mapped && strcmp(ack_mode, "no-unmap") != 0)
+			r = iommu_unmap();
+		if (map) {
 			munmap(map, length);
 			map = NULL;
-		} else if (cv->target == GMEM_SHARED && !map) {
-			map = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, guest_fd, (off_t)offset);
-			if (map == MAP_FAILED)
-				map = NULL;
 		}
-		gmem_ack(c, cv->epoch, cv->seq);
-		return;
+	} else {
+		if (!map) {
+			map = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, guest_fd, (off_t)offset);
+			if (map == MAP_FAILED) {
+				r = -errno;
+				map = NULL;
+			}
+		}
+		if (r == 0 && !cpu_only && !mapped)
+			r = iommu_map();
 	}
-	if (cv->target == GMEM_PRIVATE && mapped && strcmp(ack_mode, "no-unmap") != 0)
-		r = iommu_unmap();
-	else if (cv->target == GMEM_SHARED && !mapped)
-		r = iommu_map();
+	commit_us[cv->target == GMEM_SHARED] += now_us() - t0;
+	commits[cv->target == GMEM_SHARED]++;
 	if (r < 0)
 		fprintf(stderr, "gmem-vfio-demo: %s at commit: %s\n", cv->target == GMEM_PRIVATE ? "unmap" : "map",
 			strerror(-r));
-	if (strcmp(ack_mode, "never") != 0)
+	if (cpu_only || strcmp(ack_mode, "never") != 0)
 		gmem_ack(c, cv->epoch, cv->seq);
 }
 
@@ -264,6 +286,11 @@ static void command(char *line)
 		for (unsigned long long i = 0; i < len; i++)
 			printf("%02x", map[off + i]);
 		printf("\n");
+		return;
+	}
+	if (strcmp(line, "vote yes") == 0 || strcmp(line, "vote no") == 0) {
+		vote_mode = strcmp(line, "vote yes") == 0 ? "yes" : "no";
+		printf("vote %s\n", vote_mode);
 		return;
 	}
 	if (cpu_only) {
@@ -329,6 +356,8 @@ int main(int argc, char **argv)
 	offset = parse(argv[i + 3]);
 	length = parse(argv[i + 4]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* poll() watches fd 0: a line stdio had already buffered would wait unseen for the next one. */
+	setvbuf(stdin, NULL, _IONBF, 0);
 
 	struct gmem_client *c;
 	int fd, r = gmem_connect(NULL, GMEM_ROLE_DEVICE, &c);
@@ -372,5 +401,10 @@ int main(int argc, char **argv)
 		}
 	}
 	gmem_disconnect(c);
+	for (int d = 0; d < 2; d++)
+		if (commits[d])
+			fprintf(stderr, "gmem-vfio-demo: %llu to-%s commits, %llu us each for the %s on average\n",
+				(unsigned long long)commits[d], d ? "shared" : "private",
+				(unsigned long long)(commit_us[d] / commits[d]), d ? "maps" : "unmaps");
 	return 0;
 }

@@ -71,6 +71,11 @@
 /* GMEM_PFN_SET_RANGE_ZERO exists (scrub a range while converting it). */
 #define GMEM_PFN_FEAT_ZERO_ON_CONVERT (1ULL << 3)
 /*
+ * GMEM_PFN_IOC_LIST_GUESTS and GMEM_PFN_IOC_QUERY_STATE exist: a restarted daemon can enumerate the
+ * guests the module holds and read back which ranges are private.
+ */
+#define GMEM_PFN_FEAT_LIST_GUESTS (1ULL << 4)
+/*
  * A test-only build in which a safety property is switched off on purpose (the vm suite's negative
  * controls: no zap, no audit or no scrub). A daemon must refuse to run on such a module.
  */
@@ -111,8 +116,8 @@ struct gmem_pfn_create_guest {
  * max_guests exist. The memory a guest gets was scrubbed (zeroed) when the module claimed it and
  * again when its previous guest was destroyed. Physical extents are 2 MiB-aligned for 2 MiB granules.
  * A guest lives until GMEM_PFN_IOC_DESTROY_GUEST, whatever happens to the file descriptors: gmemd can
- * restart and find its guests again (genl GUEST_GET dump, or QUERY_GUEST). The module cannot be
- * unloaded while guests exist.
+ * restart and find its guests again (GMEM_PFN_IOC_LIST_GUESTS, genl GUEST_GET dump, or QUERY_GUEST).
+ * The module cannot be unloaded while guests exist.
  */
 
 struct gmem_pfn_guest_ref {
@@ -291,6 +296,67 @@ struct gmem_pfn_query_guest {
 };
 #define GMEM_PFN_QUERY_GUEST_SIZE_VER1 112
 
+/* ---- every guest, in id order: GMEM_PFN_IOC_LIST_GUESTS (GMEM_PFN_FEAT_LIST_GUESTS) ---- */
+
+/* One guest of a listing. */
+struct gmem_pfn_guest_info {
+	__u64 guest_id;      /* the module's id */
+	__u64 cookie;        /* the cookie given at creation */
+	__u64 bytes;         /* guest size */
+	__u64 private_bytes; /* bytes currently private */
+	__u64 base;          /* physical address of guest offset 0 (its first extent) */
+	__u32 granule_shift; /* 12 or 21 */
+	__s32 node;          /* node asked for at creation (-1: any) */
+	__u32 nr_holders;    /* holder files open (revoked ones included) */
+	__u32 reserved;
+};
+#define GMEM_PFN_GUEST_INFO_SIZE_VER1 56
+
+struct gmem_pfn_list_guests {
+	__u32 size;       /* in: sizeof(struct gmem_pfn_list_guests) */
+	__u32 flags;      /* in: must be 0 */
+	__u64 after;      /* in: list the guests whose id is greater (0: from the first) */
+	__u64 guests;     /* in: user pointer to an array of struct gmem_pfn_guest_info, or 0 to count */
+	__u32 entry_size; /* in: sizeof(struct gmem_pfn_guest_info) as the caller knows it */
+	__u32 capacity;   /* in: entries the array holds */
+	__u32 count;      /* out: guests with an id greater than `after` (may exceed capacity) */
+	__u32 reserved;   /* must be zero */
+};
+#define GMEM_PFN_LIST_GUESTS_SIZE_VER1 40
+/*
+ * The first min(capacity, count) guests with id > after, in id order: a caller pages on with `after`
+ * set to the last id it got. This is how a daemon whose state was lost finds the guests it can no
+ * longer name (guests live until GMEM_PFN_IOC_DESTROY_GUEST, whatever happens to the daemon).
+ */
+
+/* ---- the private ranges of a guest: GMEM_PFN_IOC_QUERY_STATE (GMEM_PFN_FEAT_LIST_GUESTS) ---- */
+
+/* One run of private granules. */
+struct gmem_pfn_range {
+	__u64 offset; /* guest offset */
+	__u64 length; /* bytes, a multiple of the granule */
+};
+#define GMEM_PFN_RANGE_SIZE_VER1 16
+
+struct gmem_pfn_query_state {
+	__u32 size;       /* in: sizeof(struct gmem_pfn_query_state) */
+	__u32 flags;      /* in: must be 0 */
+	__u64 guest_id;   /* in: the guest */
+	__u64 offset;     /* in: granule-aligned guest offset */
+	__u64 length;     /* in: granule-aligned length, > 0 */
+	__u64 runs;       /* in: user pointer to an array of struct gmem_pfn_range, or 0 to count */
+	__u32 entry_size; /* in: sizeof(struct gmem_pfn_range) as the caller knows it */
+	__u32 capacity;   /* in: entries the array holds */
+	__u32 count;      /* out: maximal runs of private granules in [offset, offset+length) */
+	__u32 reserved;   /* must be zero */
+};
+#define GMEM_PFN_QUERY_STATE_SIZE_VER1 48
+/*
+ * Runs are clipped to the queried range and come in offset order; granules outside every run are
+ * shared. A caller with count > capacity queries again from the end of the last run it got. Read
+ * under the guest's invalidate lock: a run never shows half of a concurrent GMEM_PFN_IOC_SET_RANGE.
+ */
+
 /* ---- on a holder file: prefault a range of the caller's own mapping ---- */
 struct gmem_pfn_prefault {
 	__u32 size;         /* in: sizeof(struct gmem_pfn_prefault) */
@@ -318,6 +384,8 @@ struct gmem_pfn_prefault {
 #define GMEM_PFN_IOC_REVOKE_HOLDER  _IOW(GMEM_PFN_IOC_MAGIC, 0x06, struct gmem_pfn_holder_ref)
 #define GMEM_PFN_IOC_QUERY_POOL     _IOWR(GMEM_PFN_IOC_MAGIC, 0x07, struct gmem_pfn_query_pool)
 #define GMEM_PFN_IOC_QUERY_GUEST    _IOWR(GMEM_PFN_IOC_MAGIC, 0x08, struct gmem_pfn_query_guest)
+#define GMEM_PFN_IOC_LIST_GUESTS    _IOWR(GMEM_PFN_IOC_MAGIC, 0x09, struct gmem_pfn_list_guests)
+#define GMEM_PFN_IOC_QUERY_STATE    _IOWR(GMEM_PFN_IOC_MAGIC, 0x0a, struct gmem_pfn_query_state)
 /* On a holder file: */
 #define GMEM_PFN_IOC_PREFAULT       _IOWR(GMEM_PFN_IOC_MAGIC, 0x40, struct gmem_pfn_prefault)
 

@@ -38,7 +38,7 @@ static void die(const char *what, const char *detail)
 static struct {
 	int request_op;   /* GMEM_OP_INVALID unless a request's args decoded */
 	int event;        /* GMEM_WIRE_EVENT_INVALID unless an event's data decoded */
-	uint32_t replies; /* bit per op whose reply table decoded the result */
+	uint64_t replies; /* bit per op whose reply table decoded the result */
 } seen;
 
 static void check_error_message(const struct gmem_codec_error *e, int r)
@@ -246,7 +246,7 @@ static void fuzz_reply(const struct gmem_envelope *env)
 			check_error_message(&e, r);
 			continue;
 		}
-		seen.replies |= UINT32_C(1) << op;
+		seen.replies |= UINT64_C(1) << op;
 		payload_round_trip(gmem_ops[op].reply, reply, 0, gmem_ops[op].name);
 		r = gmem_build_reply(env->id, op, reply, &buf, &len);
 		if (r == 0)
@@ -300,7 +300,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int i = 0; i < _GMEM_WIRE_EVENT_MAX; i++)
 			if (gmem_events[i].size > STRUCT_MAX)
 				die("an event struct outgrew STRUCT_MAX", gmem_events[i].name);
-		if (_GMEM_OP_MAX > 32)
+		if (_GMEM_OP_MAX > 64 || _GMEM_WIRE_EVENT_MAX > 64)
 			die("more ops than seen.replies has bits", NULL);
 		checked = true;
 	}
@@ -348,7 +348,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seed checks (replay --check-seeds) ---- */
 
-static uint32_t passed_ops, passed_events, passed_replies;
+static uint64_t passed_ops, passed_events, passed_replies;
 
 int fuzz_seed_check(const char *name, const uint8_t *data, size_t size, char *why, size_t whylen)
 {
@@ -362,7 +362,7 @@ int fuzz_seed_check(const char *name, const uint8_t *data, size_t size, char *wh
 			snprintf(why, whylen, "not a request whose args decode strictly as op '%s'", gmem_ops[op].name);
 			return -1;
 		}
-		passed_ops |= UINT32_C(1) << op;
+		passed_ops |= UINT64_C(1) << op;
 		return 0;
 	}
 	if (ev >= 0) {
@@ -370,15 +370,15 @@ int fuzz_seed_check(const char *name, const uint8_t *data, size_t size, char *wh
 			snprintf(why, whylen, "not an event whose data decodes as '%s'", gmem_events[ev].name);
 			return -1;
 		}
-		passed_events |= UINT32_C(1) << ev;
+		passed_events |= UINT64_C(1) << ev;
 		return 0;
 	}
 	if (rop >= 0) {
-		if (!(seen.replies & (UINT32_C(1) << rop))) {
+		if (!(seen.replies & (UINT64_C(1) << rop))) {
 			snprintf(why, whylen, "not a reply whose result decodes as the reply of '%s'", gmem_ops[rop].name);
 			return -1;
 		}
-		passed_replies |= UINT32_C(1) << rop;
+		passed_replies |= UINT64_C(1) << rop;
 		return 0;
 	}
 	snprintf(why, whylen, "names no op, event or reply this codec knows");
@@ -389,17 +389,17 @@ int fuzz_seed_check_done(void)
 {
 	int r = 0;
 	for (int i = 0; i < _GMEM_OP_MAX; i++) {
-		if (!(passed_ops & (UINT32_C(1) << i))) {
+		if (!(passed_ops & (UINT64_C(1) << i))) {
 			fprintf(stderr, "fuzz-codec: no passing seed op-%s.json\n", gmem_ops[i].name);
 			r = -1;
 		}
-		if (!(passed_replies & (UINT32_C(1) << i))) {
+		if (!(passed_replies & (UINT64_C(1) << i))) {
 			fprintf(stderr, "fuzz-codec: no passing seed reply-%s.json\n", gmem_ops[i].name);
 			r = -1;
 		}
 	}
 	for (int i = 0; i < _GMEM_WIRE_EVENT_MAX; i++)
-		if (!(passed_events & (UINT32_C(1) << i))) {
+		if (!(passed_events & (UINT64_C(1) << i))) {
 			fprintf(stderr, "fuzz-codec: no passing seed event-%s.json\n", gmem_events[i].name);
 			r = -1;
 		}

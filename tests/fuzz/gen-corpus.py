@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OPS = ["hello", "status", "create", "destroy", "list", "open", "attach", "detach", "lease", "release",
        "convert", "vote", "ack", "map", "watch", "grant", "revoke", "clients", "conversions", "delegate",
        "redeem", "undelegate", "resolve", "list-lost", "forget", "publish-map", "holders", "cancel", "evict",
-       "stats"]
+       "stats", "list-orphans", "adopt", "destroy-orphan"]
 EVENTS = ["shutdown", "guest-destroyed", "prepare", "commit", "abort", "done", "conversion", "revoked"]
 TOKEN = "@T"  # fuzz-requests.c: replaced by the token of the last delegate reply
 EPOCH = 1  # fuzz-requests.c: FUZZ_EPOCH
@@ -79,6 +79,9 @@ CODEC_REQUESTS = {
     "cancel": {"epoch": 123456789, "seq": 4},
     "evict": {"client_id": 7},
     "stats": {"after": 2},
+    "list-orphans": {"after": 2},
+    "adopt": {"id": 7, "name": "vm1", "owner": 1000},
+    "destroy-orphan": {"id": 7},
 }
 
 CODEC_REPLIES = {
@@ -139,6 +142,12 @@ CODEC_REPLIES = {
                          {"id": 4, "name": "vm2", "conversions": 0, "committed": 0, "aborted": 0, "unverified": 0,
                           "queued": 0, "window": 0, "p50_us": 0, "p99_us": 0, "quarantined_bytes": 0}],
               "next": 4, "quarantined_bytes": 0},
+    "list-orphans": {"orphans": [{"id": 7, "size": 1073741824, "granule": 2097152, "on_node": True, "node": 1,
+                                  "private": 2097152, "holders": 1, "cookie": 3},
+                                 {"id": 9, "size": 4096, "granule": 4096, "private": 0, "holders": 0, "cookie": 12}],
+                     "next": 9},
+    "adopt": GUEST,
+    "destroy-orphan": {},
 }
 
 CODEC_EVENTS = {
@@ -313,6 +322,14 @@ def requests_corpus():
     seeds["op-list-lost"] = Conv().hello(0).create(0).rec("R").hello(0).req(0, "list-lost")
     seeds["op-forget"] = (Conv().hello(0).create(0).rec("R").hello(0).req(0, "forget", {"name": "g1"})
                           .create(0))
+    # Orphans are the kmod backend's: on this memfd harness an admin is answered EOPNOTSUPP (what these
+    # seeds must get, fuzz-requests.c kmod_only), anyone else EPERM.
+    seeds["op-list-orphans"] = Conv().hello(3, "admin").req(3, "list-orphans").req(3, "list-orphans", {"after": 5})
+    seeds["op-adopt"] = Conv().hello(3, "admin").req(3, "adopt", {"id": 1, "name": "o1", "owner": 60003})
+    seeds["op-destroy-orphan"] = Conv().hello(3, "admin").req(3, "destroy-orphan", {"id": 1})
+    seeds["orphans-not-admin"] = (Conv().hello(0).create(0).req(0, "list-orphans")
+                                  .req(0, "adopt", {"id": 1, "name": "o1", "owner": 0})
+                                  .req(0, "destroy-orphan", {"id": 1}))
 
     # Delegation: client 0 owns g1 and delegates to uid 60002 (client 2), which redeems over its own
     # connection; "@T" is the token of the last delegate reply (fuzz-requests.c).

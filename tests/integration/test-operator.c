@@ -347,6 +347,39 @@ static void test_cancel(void)
 	CHECK_EQ(gmem_guest_destroy(admin, "cx"), 0);
 }
 
+/* Orphans are a kmod thing (the vm suite adopts and destroys real ones): on memfd every orphan op is
+ * EOPNOTSUPP for an admin, EPERM before that for anyone else; gmemctl's usage rules hold either way. */
+static void test_orphans_memfd(void)
+{
+	struct gmem_orphan_info *os = NULL;
+	struct gmem_client *plain;
+	size_t n;
+	char *out = NULL;
+
+	CHECK_EQ(gmem_orphan_list(admin, &os, &n), -EOPNOTSUPP);
+	CHECK_EQ(gmem_orphan_adopt(admin, 1, "o1", 0, NULL), -EOPNOTSUPP);
+	CHECK_EQ(gmem_orphan_destroy(admin, 1), -EOPNOTSUPP);
+	CHECK_EQ(gmem_connect(d.socket, GMEM_ROLE_VMM, &plain), 0);
+	CHECK_EQ(gmem_orphan_list(plain, &os, &n), -EPERM);
+	CHECK_EQ(gmem_orphan_adopt(plain, 1, "o1", 0, NULL), -EPERM);
+	CHECK_EQ(gmem_orphan_destroy(plain, 1), -EPERM);
+	gmem_disconnect(plain);
+	CHECK_EQ(ctl(&out, "guests", "--orphans", NULL, NULL), 1);
+	free(out);
+	CHECK_EQ(ctl(&out, "adopt", "7", "--name", "o7"), 1);
+	free(out);
+	CHECK_EQ(ctl(&out, "adopt", "x", NULL, NULL), 2);
+	free(out);
+	CHECK_EQ(ctl(&out, "destroy", "--orphan", "7", NULL), 2); /* without --force */
+	free(out);
+	CHECK_EQ(ctl(&out, "destroy", "--orphan", "--force", "7"), 1);
+	free(out);
+	CHECK_EQ(ctl(&out, "guests", "--lost", "--orphans", NULL), 2);
+	free(out);
+	CHECK_EQ(ctl(&out, "guests", "--name", "x", NULL), 2); /* --name is adopt's */
+	free(out);
+}
+
 int main(void)
 {
 	gmemd_start(&d, (const char *[]){ "--pool-size", "1G", "--prepare-timeout", "60000", "--ack-timeout", "60000",
@@ -356,6 +389,8 @@ int main(void)
 	printf("ok holders, evict, destroy --force: admin only, logged with GUEST= and CLIENT_PID=\n");
 	test_cancel();
 	printf("ok cancel aborts an undecided conversion and names the operator; a decided one is refused\n");
+	test_orphans_memfd();
+	printf("ok orphan ops: EOPNOTSUPP on memfd for an admin, EPERM for others; gmemctl's usage rules\n");
 	gmem_disconnect(admin);
 	CHECK_EQ(gmemd_stop(&d), 0);
 	return 0;

@@ -147,7 +147,10 @@ static struct json_object *gmemctl_json(const char *op, const char *name)
 {
 	char *out, *err;
 	const char *argv[] = { binary("GMEMCTL"), "--socket", d.socket, "--json", op, name, NULL };
-	CHECK_EQ(run_capture(argv, &out, &err), 0);
+	int rc = run_capture(argv, &out, &err);
+	if (rc != 0)
+		fprintf(stderr, "gmemctl --json %s: exit %d: %s\n", op, rc, err ? err : "");
+	CHECK_EQ(rc, 0);
 	struct json_object *o = json_tokener_parse(out);
 	CHECK(o);
 	free(out);

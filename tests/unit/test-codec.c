@@ -419,6 +419,15 @@ static struct gmem_wire_guest_stats example_guest_stats(unsigned i)
 }
 
 static struct gmem_wire_guest_stats guest_stats_src[2];
+static struct gmem_wire_orphan orphans_src[2];
+
+static struct gmem_wire_orphan example_orphan(unsigned i)
+{
+	return (struct gmem_wire_orphan){
+		.id = i ? I64MAX : 1, .size = I64MAX - i, .granule = GMEM_GRANULE_2M, .on_node = i, .node = i ? I64MAX : 0,
+		.private_bytes = I64MAX - 1, .holders = I64MAX - 2, .cookie = I64MAX - 3,
+	};
+}
 
 static struct gmem_wire_party example_party(unsigned i)
 {
@@ -604,6 +613,28 @@ static void fill_example(const struct gmem_field *fields, void *buf, int variant
 			r->next = I64MAX;
 			r->quarantined_bytes = I64MAX;
 		}
+	} else if (fields == sub_table(gmem_orphans_reply_fields, "orphans")) {
+		if (full)
+			*(struct gmem_wire_orphan *)buf = example_orphan(1);
+	} else if (fields == gmem_orphans_reply_fields) {
+		struct gmem_orphans_reply *r = buf;
+		if (full) {
+			orphans_src[0] = example_orphan(0);
+			orphans_src[1] = example_orphan(1);
+			r->orphans = orphans_src; /* static storage: never released */
+			r->n_orphans = 2;
+			r->next = I64MAX;
+		}
+	} else if (fields == gmem_adopt_args_fields) {
+		struct gmem_adopt_args *a = buf;
+		a->id = full ? I64MAX : 1;
+		if (full)
+			memcpy(a->name, name64, GMEM_NAME_MAX);
+		else
+			strcpy(a->name, "o");
+		a->owner = full ? UINT32_MAX - 1 : 0;
+	} else if (fields == gmem_orphan_args_fields) {
+		((struct gmem_orphan_args *)buf)->id = full ? I64MAX : 1;
 	} else if (fields == gmem_cancel_args_fields) {
 		struct gmem_cancel_args *a = buf;
 		a->epoch = full ? I64MAX : 0;

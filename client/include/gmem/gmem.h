@@ -226,6 +226,27 @@ int gmem_guest_list(struct gmem_client *c, struct gmem_guest_info **ret, size_t 
 int gmem_guest_list_lost(struct gmem_client *c, struct gmem_guest_info **ret, size_t *ret_n);
 int gmem_guest_forget(struct gmem_client *c, const char *name);
 
+/* A guest the kernel module holds that no gmemd journal names (its state dir was wiped): an orphan. */
+struct gmem_orphan_info {
+	uint64_t id;            /* the module's guest id: what gmem_orphan_adopt/_destroy take */
+	uint64_t size;
+	uint64_t granule;
+	int node;               /* NUMA node it was created on, -1: any */
+	uint64_t private_bytes; /* bytes the module keeps private */
+	uint64_t holders;       /* files open on it in processes (handed out by an earlier gmemd) */
+	uint64_t cookie;        /* the guest id the gmemd that created it gave it */
+};
+/*
+ * Orphans (role admin only, -EPERM otherwise; -EOPNOTSUPP on the memfd backend or when gmemd lacks the
+ * feature "orphans"): list them (*ret is malloc'd, free it); adopt one as guest name owned by uid owner
+ * (its memory, contents and shared/private state as the module keeps them; ret may be NULL); or destroy
+ * one (its memory is scrubbed and returns to the pool; -EBUSY while files of it are open in processes).
+ */
+int gmem_orphan_list(struct gmem_client *c, struct gmem_orphan_info **ret, size_t *ret_n);
+int gmem_orphan_adopt(struct gmem_client *c, uint64_t id, const char *name, uint32_t owner,
+		      struct gmem_guest_info *ret);
+int gmem_orphan_destroy(struct gmem_client *c, uint64_t id);
+
 /*
  * A new file for the guest, to mmap(MAP_SHARED) from offset 0; the caller owns *ret_fd (O_CLOEXEC).
  * ret_info may be NULL.

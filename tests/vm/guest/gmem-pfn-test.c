@@ -1373,6 +1373,171 @@ static int t_unload(void)
 	return 0;
 }
 
+/* LIST_GUESTS (after, count, capacity, entry_size) from the first guest with id > after. */
+static int list_guests(uint64_t after, struct gmem_pfn_guest_info *out, uint32_t cap, uint32_t *count)
+{
+	struct gmem_pfn_list_guests l = { .size = sizeof(l), .after = after, .guests = (uintptr_t)out,
+					   .entry_size = sizeof(*out), .capacity = out ? cap : 0 };
+	int r = xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l);
+
+	if (!r)
+		*count = l.count;
+	return r;
+}
+
+static const struct gmem_pfn_guest_info *find_info(const struct gmem_pfn_guest_info *v, uint32_t n, uint64_t id)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i].guest_id == id)
+			return &v[i];
+	return NULL;
+}
+
+/*
+ * LIST_GUESTS: what a daemon that lost its state uses to find the guests the module still holds
+ * (their cookie, size, granule, PFN base, private bytes and holders), in id order, paged by `after`.
+ */
+static int t_list(void)
+{
+	struct gmem_pfn_caps caps = { .size = sizeof(caps) };
+	struct gmem_pfn_guest_info v[8];
+	struct {
+		struct gmem_pfn_guest_info i;
+		uint64_t tail;
+	} wide[8];
+	struct gmem_pfn_list_guests l;
+	struct gmem_pfn_query_guest q;
+	struct gmem_pfn_extent e;
+	const struct gmem_pfn_guest_info *ia, *ib;
+	uint32_t n, n1, total;
+	uint64_t a, b;
+	int fd;
+
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_QUERY_CAPS, &caps) == 0);
+	CHECK(caps.features & GMEM_PFN_FEAT_LIST_GUESTS, "features %#llx", (unsigned long long)caps.features);
+	CHECK(create_guest(8 * PG, 12, 0, 101, &a) == 0);
+	CHECK(create_guest(2 * MB, 21, GMEM_PFN_CREATE_PRIVATE, 102, &b) == 0);
+	CHECK(set_range(a, PG, 2 * PG, GMEM_PFN_STATE_PRIVATE, 0, NULL, 0, NULL) == 0);
+	fd = new_holder(a, 7, 0, 0, NULL);
+	CHECK(fd >= 0);
+
+	CHECK(list_guests(0, NULL, 0, &total) == 0 && total >= 2, "count only: %u", total);
+	CHECK(list_guests(0, v, 8, &n) == 0 && n == total, "%u listed of %u", n, total);
+	for (uint32_t i = 1; i < n && i < 8; i++)
+		CHECK(v[i - 1].guest_id < v[i].guest_id, "not in id order at %u", i);
+	ia = find_info(v, n < 8 ? n : 8, a);
+	ib = find_info(v, n < 8 ? n : 8, b);
+	CHECK(ia && ib, "a guest is missing from the listing");
+	CHECK(query_guest(a, &q, &e, 1) == 0);
+	CHECK(ia->cookie == 101 && ia->bytes == 8 * PG && ia->granule_shift == 12 && ia->node == -1 &&
+	      ia->private_bytes == 2 * PG && ia->nr_holders == 1 && ia->base == e.phys && !ia->reserved,
+	      "a: cookie %llu bytes %llu shift %u private %llu holders %u base %#llx (extent %#llx)",
+	      (unsigned long long)ia->cookie, (unsigned long long)ia->bytes, ia->granule_shift,
+	      (unsigned long long)ia->private_bytes, ia->nr_holders, (unsigned long long)ia->base,
+	      (unsigned long long)e.phys);
+	CHECK(query_guest(b, &q, &e, 1) == 0);
+	CHECK(ib->cookie == 102 && ib->bytes == 2 * MB && ib->granule_shift == 21 && ib->private_bytes == 2 * MB &&
+	      ib->nr_holders == 0 && ib->base == e.phys && (ib->base & (2 * MB - 1)) == 0);
+
+	/* Paging: capacity 1 writes one entry and still counts them all; after skips what was seen. */
+	memset(v, 0xff, sizeof(v));
+	CHECK(list_guests(0, v, 1, &n1) == 0 && n1 == total && v[1].guest_id == UINT64_MAX, "capacity 1: %u", n1);
+	CHECK(list_guests(v[0].guest_id, v, 8, &n) == 0 && n == total - 1, "after %llu: %u",
+	      (unsigned long long)v[0].guest_id, n);
+	CHECK(list_guests(b, v, 8, &n) == 0 && !find_info(v, n < 8 ? n : 8, a) && !find_info(v, n < 8 ? n : 8, b));
+	/* A newer caller's bigger entries: the tail is zeroed. */
+	memset(wide, 0xff, sizeof(wide));
+	l = (struct gmem_pfn_list_guests){ .size = sizeof(l), .guests = (uintptr_t)wide, .entry_size = sizeof(wide[0]),
+					   .capacity = 8 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == 0 && l.count == total);
+	CHECK(wide[0].tail == 0 && wide[0].i.guest_id != UINT64_MAX);
+
+	/* Hostile: flags, reserved, capacity without a buffer, small entries, too many, bad pointer. */
+	l = (struct gmem_pfn_list_guests){ .size = sizeof(l), .flags = 1 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == -EINVAL, "flags");
+	l = (struct gmem_pfn_list_guests){ .size = sizeof(l), .reserved = 1 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == -EINVAL, "reserved");
+	l = (struct gmem_pfn_list_guests){ .size = sizeof(l), .capacity = 4 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == -EINVAL, "capacity without a buffer");
+	l = (struct gmem_pfn_list_guests){ .size = sizeof(l), .guests = (uintptr_t)v, .entry_size = 8, .capacity = 1 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == -EINVAL, "entry_size 8");
+	l = (struct gmem_pfn_list_guests){ .size = sizeof(l), .guests = (uintptr_t)v, .entry_size = sizeof(v[0]),
+					   .capacity = GMEM_PFN_MAX_ENTRIES + 1 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == -ERANGE, "capacity too big");
+	l = (struct gmem_pfn_list_guests){ .size = sizeof(l), .guests = 8, .entry_size = sizeof(v[0]), .capacity = 1 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == -EFAULT, "bad pointer");
+	l = (struct gmem_pfn_list_guests){ .size = GMEM_PFN_LIST_GUESTS_SIZE_VER1 - 8 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_LIST_GUESTS, &l) == -EINVAL, "short size");
+
+	close(fd);
+	CHECK(destroy_guest(a) == 0);
+	CHECK(list_guests(0, v, 8, &n) == 0 && n == total - 1 && !find_info(v, n < 8 ? n : 8, a),
+	      "a destroyed guest is still listed");
+	return destroy_guest(b);
+}
+
+static int query_state(uint64_t g, uint64_t off, uint64_t len, struct gmem_pfn_range *runs, uint32_t cap,
+		       uint32_t *count)
+{
+	struct gmem_pfn_query_state s = { .size = sizeof(s), .guest_id = g, .offset = off, .length = len,
+					   .runs = (uintptr_t)runs, .entry_size = sizeof(*runs),
+					   .capacity = runs ? cap : 0 };
+	int r = xioctl(ctl, GMEM_PFN_IOC_QUERY_STATE, &s);
+
+	if (!r)
+		*count = s.count;
+	return r;
+}
+
+/* QUERY_STATE: the private runs of a guest, which a restarted daemon takes over as its map. */
+static int t_query_state(void)
+{
+	struct gmem_pfn_range r[4];
+	struct gmem_pfn_query_state s;
+	uint32_t n;
+	uint64_t g, h;
+
+	CHECK(create_guest(8 * PG, 12, 0, 103, &g) == 0);
+	CHECK(query_state(g, 0, 8 * PG, r, 4, &n) == 0 && n == 0, "a new guest has %u private runs", n);
+	CHECK(set_range(g, PG, 2 * PG, GMEM_PFN_STATE_PRIVATE, 0, NULL, 0, NULL) == 0);
+	CHECK(set_range(g, 5 * PG, PG, GMEM_PFN_STATE_PRIVATE, 0, NULL, 0, NULL) == 0);
+	CHECK(set_range(g, 7 * PG, PG, GMEM_PFN_STATE_PRIVATE, 0, NULL, 0, NULL) == 0);
+	memset(r, 0, sizeof(r));
+	CHECK(query_state(g, 0, 8 * PG, r, 4, &n) == 0 && n == 3, "%u runs", n);
+	CHECK(r[0].offset == PG && r[0].length == 2 * PG && r[1].offset == 5 * PG && r[1].length == PG &&
+	      r[2].offset == 7 * PG && r[2].length == PG, "runs %#llx+%#llx %#llx+%#llx %#llx+%#llx",
+	      (unsigned long long)r[0].offset, (unsigned long long)r[0].length, (unsigned long long)r[1].offset,
+	      (unsigned long long)r[1].length, (unsigned long long)r[2].offset, (unsigned long long)r[2].length);
+	/* Clipped to the query; capacity 1 still counts them all. */
+	CHECK(query_state(g, 2 * PG, 4 * PG, r, 4, &n) == 0 && n == 2 && r[0].offset == 2 * PG &&
+	      r[0].length == PG && r[1].offset == 5 * PG && r[1].length == PG);
+	memset(r, 0xff, sizeof(r));
+	CHECK(query_state(g, 0, 8 * PG, r, 1, &n) == 0 && n == 3 && r[0].offset == PG && r[1].offset == UINT64_MAX);
+	CHECK(query_state(g, 0, 8 * PG, NULL, 0, &n) == 0 && n == 3);
+	/* Back to shared joins the map again. */
+	CHECK(set_range(g, 0, 8 * PG, GMEM_PFN_STATE_SHARED, 0, NULL, 0, NULL) == 0);
+	CHECK(query_state(g, 0, 8 * PG, r, 4, &n) == 0 && n == 0);
+	CHECK(create_guest(2 * MB, 21, GMEM_PFN_CREATE_PRIVATE, 104, &h) == 0);
+	CHECK(query_state(h, 0, 2 * MB, r, 4, &n) == 0 && n == 1 && r[0].offset == 0 && r[0].length == 2 * MB);
+
+	/* Hostile: misaligned, past the end, wrapping, empty, unknown guest, flags, reserved. */
+	CHECK(query_state(g, 100, PG, r, 4, &n) == -EINVAL, "misaligned");
+	CHECK(query_state(g, 0, 0, r, 4, &n) == -EINVAL, "empty");
+	CHECK(query_state(g, 4 * PG, 8 * PG, r, 4, &n) == -ERANGE, "past the end");
+	CHECK(query_state(g, -PG, 2 * PG, r, 4, &n) == -ERANGE, "wraps");
+	CHECK(query_state(h, 0, PG, r, 4, &n) == -EINVAL, "4 KiB on a 2 MiB guest");
+	CHECK(query_state(UINT64_MAX, 0, PG, r, 4, &n) == -ENOENT, "unknown guest");
+	s = (struct gmem_pfn_query_state){ .size = sizeof(s), .flags = 2, .guest_id = g, .length = PG };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_QUERY_STATE, &s) == -EINVAL, "flags");
+	s = (struct gmem_pfn_query_state){ .size = sizeof(s), .reserved = 2, .guest_id = g, .length = PG };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_QUERY_STATE, &s) == -EINVAL, "reserved");
+	s = (struct gmem_pfn_query_state){ .size = sizeof(s), .guest_id = g, .length = PG, .runs = (uintptr_t)r,
+					   .entry_size = 8, .capacity = 1 };
+	CHECK(xioctl(ctl, GMEM_PFN_IOC_QUERY_STATE, &s) == -EINVAL, "entry_size 8");
+	CHECK(destroy_guest(h) == 0);
+	return destroy_guest(g);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -1388,6 +1553,8 @@ static const struct {
 	{ "pmd", t_pmd },
 	{ "prefault", t_prefault },
 	{ "hostile-ioctl", t_hostile_ioctl },
+	{ "list", t_list },
+	{ "query-state", t_query_state },
 	{ "genl", t_genl },
 	{ "genl-raw", t_genl_raw },
 	{ "unpriv", t_unpriv },
