@@ -3,7 +3,7 @@
 # software emulation: -cpu max; kvm-intel cannot work there). Packs gmemd (kmod backend), gmemctl, the
 # example VMM gmem-kvm-demo, gmem-device-demo, gmem-kvm-peer and the kernel's own kvm modules, then boots
 # through run.sh. The checks themselves are tests/vm/guest/50-kvm.sh.
-#   run-kvm.sh --kernel 6.1|6.12 --workdir DIR --kmod-src DIR --libgmem FILE --dyn-bin PROGRAM... [run.sh options]
+#   run-kvm.sh --kernel 6.1|6.12 --workdir DIR (--module FILE | --kmod-src DIR) --libgmem FILE --dyn-bin PROGRAM... [run.sh options]
 # (the programs: gmemd, gmemctl, gmem-kvm-demo, gmem-device-demo, gmem-kvm-peer)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A vm-suite run for issue 9: gmemd on gmem_pfn with QEMU's edu device behind an emulated Intel IOMMU,
 # driven by gmem-vfio-demo through VFIO type1. The checks are tests/vm/guest/30-vfio.sh.
-#   run-vfio.sh --kernel 6.1|6.12 --workdir DIR --kmod-src DIR --gmemd FILE --gmemctl FILE --demo FILE
+#   run-vfio.sh --kernel 6.1|6.12 --workdir DIR (--module FILE | --kmod-src DIR) --gmemd FILE --gmemctl FILE --demo FILE
 #               [--dyn-bin FILE]... [--env NAME=VALUE]... [--expect-fail NAME]... [--no-sparse]
 # (--dyn-bin: another program for the guest, e.g. a control's gmemd build.) The VFIO modules come from
 # the installed Debian kernel's tree, decompressed (busybox's insmod cannot read .ko.xz).
@@ -9,13 +9,14 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/lib.sh"
 
-kernel= workdir= src= gmemd= gmemctl= demo=
+src=() kernel= workdir= gmemd= gmemctl= demo=
 pass=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift ;;
 	--workdir) workdir=$2; shift ;;
-	--kmod-src) src=$2; shift ;;
+	--kmod-src) src=(--kmod-src "$2"); shift ;;
+	--module) src=(--module "$2"); shift ;;
 	--gmemd) gmemd=$2; shift ;;
 	--gmemctl) gmemctl=$2; shift ;;
 	--demo) demo=$2; shift ;;
@@ -25,8 +26,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -n "$kernel" ] && [ -n "$workdir" ] && [ -n "$src" ] && [ -n "$gmemd" ] && [ -n "$gmemctl" ] && [ -n "$demo" ] ||
-	{ echo "run-vfio.sh: --kernel, --workdir, --kmod-src, --gmemd, --gmemctl, --demo" >&2; exit 2; }
+[ -n "$kernel" ] && [ -n "$workdir" ] && [ ${#src[@]} -gt 0 ] && [ -n "$gmemd" ] && [ -n "$gmemctl" ] && [ -n "$demo" ] ||
+	{ echo "run-vfio.sh: --kernel, --workdir, --module or --kmod-src, --gmemd, --gmemctl, --demo" >&2; exit 2; }
 command -v xz >/dev/null || vm_skip "xz is missing (contrib/dev/install-deps vm)"
 kver=$(vm_kver "$kernel") || vm_skip "Debian's $kernel cloud kernel and headers are not installed (contrib/dev/install-deps vm)"
 mods=$workdir/vfio-modules
@@ -51,6 +52,6 @@ done
 # caching-mode on (the recipe verified in the shared notes, VM.md).
 export GMEM_VM_QEMU_ARGS="-M q35 -device intel-iommu,caching-mode=on,intremap=on -device edu"
 export GMEM_VM_APPEND="intel_iommu=on"
-exec "$here/run.sh" --kernel "$kernel" --workdir "$workdir" --kmod-src "$src" --no-pfn-test \
+exec "$here/run.sh" --kernel "$kernel" --workdir "$workdir" "${src[@]}" --no-pfn-test \
 	--dyn-bin "$gmemd" --dyn-bin "$gmemctl" --dyn-bin "$demo" \
 	--script "$here/guest/30-vfio.sh" "${pass[@]}"
