@@ -342,9 +342,13 @@ static int op_evict(struct req *q)
 		return req_fail(q, -ENOENT, "no client %llu is connected", (unsigned long long)a->client_id);
 	if (c == q->c)
 		return req_fail(q, -EINVAL, "a client cannot evict itself: disconnect instead");
+	/* Its files first, while gmemd still knows them: an evicted client must not keep the memory through
+	 * a mapping (the kmod backend can take it; on memfd its files stay open in its process). */
+	size_t revoked = operator_revoke_files(c);
 	struct log_fields f = { .client_pid = c->pid };
-	log_struct(LOG_NOTICE, &f, "client %llu (pid %d, uid %u) evicted by client %llu (pid %d)",
-		   (unsigned long long)c->id, c->pid, c->uid, (unsigned long long)q->c->id, q->c->pid);
+	log_struct(LOG_NOTICE, &f, "client %llu (pid %d, uid %u) evicted by client %llu (pid %d); %zu files revoked "
+		   "(%s backend)", (unsigned long long)c->id, c->pid, c->uid, (unsigned long long)q->c->id, q->c->pid,
+		   revoked, q->c->m->bops->name);
 	operator_evict(c, "evicted by an operator");
 	return 0;
 }

@@ -753,6 +753,54 @@ static void case_force(struct gmem_client *c)
 	gmem_guest_destroy(c, "force");
 }
 
+/* ---- case: an evicted client's files are revoked (gmemctl evict on kmod) ---- */
+
+static void evict_child(int ctl, int res, void *arg)
+{
+	(void)arg;
+	struct gmem_client *c = connect_as(GMEM_ROLE_DEVICE);
+	int fd, r = gmem_guest_open(c, "evict", &fd, NULL);
+	uint64_t att;
+	if (r == 0)
+		r = gmem_attach(c, "evict", 0, MiB, GMEM_ATTACH_MMAP, &att);
+	if (r < 0)
+		die("device open/attach", r);
+	uint8_t *p = map_guest(fd, 0, GUEST_SIZE);
+	touch_all(p, GUEST_SIZE, 0x55);
+	struct hello hi = { gmem_client_id(c), getpid() };
+	xwrite(res, &hi, sizeof(hi));
+	/* Not served: gmemd's shutdown event and the close that follows the eviction stay unread. What
+	 * matters is the mapping, probed before and after. */
+	char ch;
+	while (read(ctl, &ch, 1) == 1 && ch == 'r')
+		report_probes(res, p, 1);
+}
+
+static void case_evict(struct gmem_client *c)
+{
+	int r = gmem_guest_create(c, "evict", GUEST_SIZE, GMEM_GRANULE_4K, NULL);
+	if (r < 0) {
+		result("gmemd-evict-revokes", false, "create: %s (%s)", strerror(-r), gmem_last_error(c));
+		return;
+	}
+	struct gmem_client *admin = connect_as(GMEM_ROLE_ADMIN);
+	struct child ch = spawn(evict_child, NULL);
+	struct report before, after;
+	xwrite(ch.ctl, "r", 1);
+	xread(ch.res, &before, sizeof(before));
+	r = gmem_evict(admin, ch.hi.client_id);
+	xwrite(ch.ctl, "r", 1);
+	xread(ch.res, &after, sizeof(after));
+	result("gmemd-evict-revokes", r == 0 && before.sig_in == 0 && before.sig_out == 0 && after.sig_in == SIGBUS &&
+	       after.sig_out == SIGBUS,
+	       "evict: %s; the evicted device's mapping before: %s/%s (want none), after: %s/%s (want SIGBUS)",
+	       r < 0 ? strerror(-r) : "ok", signame(before.sig_in), signame(before.sig_out), signame(after.sig_in),
+	       signame(after.sig_out));
+	reap(&ch);
+	gmem_disconnect(admin);
+	gmem_guest_destroy(c, "evict");
+}
+
 /* ---- case: a destroyed guest's memory reaches the next guest scrubbed ---- */
 
 static void case_scrub(struct gmem_client *c)
@@ -1349,6 +1397,7 @@ int main(int argc, char **argv)
 		RUN("sigbus", case_sigbus(c));
 		RUN("audit", case_audit(c));
 		RUN("force", case_force(c));
+		RUN("evict", case_evict(c));
 		RUN("scrub", case_scrub(c));
 		RUN("eacces", case_eacces());
 		if (!all && strcmp(n, "numa") == 0) /* needs the two-node VM: never part of "all" */
