@@ -283,9 +283,26 @@ static uint64_t private_bytes(struct gmem_client *c)
 	return pr;
 }
 
+static bool nobody_attached(void *arg)
+{
+	struct gmem_guest_info *gs;
+	size_t n;
+	bool none = false;
+	if (gmem_guest_list(arg, &gs, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(gs[i].name, guest) == 0)
+			none = gs[i].attachments == 0;
+	free(gs);
+	return none;
+}
+
 static void reset(struct gmem_client *c)
 {
 	struct gmem_convert_result res;
+	/* A participant that exited is gone once gmemd has read its close, not when waitpid says so: until
+	 * then it would be asked to prepare, and its leaving would abort the reset. */
+	CHECK(wait_until(nobody_attached, c, 5000));
 	CHECK_EQ(convert(c, 0, 64 * MiB, GMEM_SHARED, &res), GMEM_COMMITTED);
 	gmem_convert_result_free(&res);
 	CHECK_EQ(private_bytes(c), 0);
