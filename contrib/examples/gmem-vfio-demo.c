@@ -17,6 +17,7 @@
  *   cpu-write OFF TOKEN / cpu-read OFF LEN   the same through this process's CPU mapping of the file
  *   state             -> "mapped" or "unmapped"
  *   vote yes|no       how it votes from now on (as --vote)                     -> "vote yes|no"
+ *   budget BYTES|max  the IOVA space it may map from now on (as --iova-budget)  -> "budget BYTES|max"
  *   quit
  * With GROUP_DEV "-" there is no device: it attaches as `mmap` and only the cpu- commands work (another
  * process's view of the same memory); it unmaps its CPU mapping on a to-private commit and maps it again
@@ -291,6 +292,14 @@ static void command(char *line)
 	if (strcmp(line, "vote yes") == 0 || strcmp(line, "vote no") == 0) {
 		vote_mode = strcmp(line, "vote yes") == 0 ? "yes" : "no";
 		printf("vote %s\n", vote_mode);
+		return;
+	}
+	if (strcmp(line, "budget max") == 0 || sscanf(line, "budget %llu", &len) == 1) {
+		iova_budget = strcmp(line, "budget max") == 0 ? UINT64_MAX : len;
+		if (iova_budget == UINT64_MAX)
+			printf("budget max\n");
+		else
+			printf("budget %llu\n", (unsigned long long)iova_budget);
 		return;
 	}
 	if (cpu_only) {

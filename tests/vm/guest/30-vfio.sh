@@ -154,6 +154,18 @@ cmd dev write 2048 aftervoteno >/dev/null
 check "vfio: after its no its DMA still works (a write, seen by another process)" \
 	[ "$(cmd cpu cpu-read 2048 11)" = "data $(hex aftervoteno)" ]
 cmd dev vote yes >/dev/null
+# A to-shared that would map more than the IOVA space the device manager has left: it votes no at
+# prepare (before anything is done), so the range stays private and nothing is mapped half-way.
+gmemctl convert g 0 1M private >/dev/null
+cmd dev budget 4096 >/dev/null
+gmemctl convert g 0 1M shared >/dev/null
+check "vfio: a to-shared past the participant's IOVA budget is refused (exit 3)" [ $? = 3 ]
+check "vfio: after that refusal the range is still private and unmapped" \
+	[ "$(gmemctl --json map g | jnum private_bytes)" = $((1 << 20)) ] && [ "$(cmd dev state)" = unmapped ]
+cmd dev budget max >/dev/null
+gmemctl convert g 0 1M shared >/dev/null
+check "vfio: with the budget back the to-shared commits and the device maps again" [ "$(cmd dev state)" = mapped ]
+check "vfio: ...and its DMA works" [ "$(cmd dev read 512 9)" = "data $(hex $pattern)" ]
 stop cpu
 t_checks=$(($(now_ms) - t0))
 
