@@ -35,8 +35,9 @@ static int on_msg(struct nl_msg *msg, void *arg)
 
 	switch (gh->cmd) {
 	case GMEM_PFN_CMD_EVENT_PRIVATE_FAULT:
-		log_warning("private-page fault: guest '%s' (module guest %llu), pid %d, offset %#llx, holder file %llu "
-			    "(%u earlier events dropped by the module's rate limit)", name ? name : "?",
+		log_warning("%s: guest '%s' (module guest %llu), pid %d, offset %#llx, holder file %llu "
+			    "(%u earlier events dropped by the module's rate limit)",
+			    a[GMEM_PFN_A_HOLDER_REVOKED] ? "fault on a revoked file" : "private-page fault", name ? name : "?",
 			    (unsigned long long)id,
 			    a[GMEM_PFN_A_EVENT_PID] ? (int)nla_get_s32(a[GMEM_PFN_A_EVENT_PID]) : -1,
 			    a[GMEM_PFN_A_EVENT_OFFSET] ? (unsigned long long)nla_get_u64(a[GMEM_PFN_A_EVENT_OFFSET]) : 0ULL,

@@ -260,7 +260,7 @@ static long gmem_event_admit(struct gmem_guest *g)
 	return dropped;
 }
 
-static void gmem_event_send(struct gmem_guest *g, u8 cmd, u64 holder_id, pid_t pid, u64 offset)
+static void gmem_event_send(struct gmem_guest *g, u8 cmd, u64 holder_id, pid_t pid, u64 offset, bool revoked)
 {
 	struct sk_buff *msg;
 	long dropped;
@@ -284,7 +284,8 @@ static void gmem_event_send(struct gmem_guest *g, u8 cmd, u64 holder_id, pid_t p
 	if (cmd == GMEM_PFN_CMD_EVENT_PRIVATE_FAULT &&
 	    (nla_put_s32(msg, GMEM_PFN_A_EVENT_PID, pid) ||
 	     nla_put_u64_64bit(msg, GMEM_PFN_A_EVENT_OFFSET, offset, GMEM_PFN_A_PAD) ||
-	     nla_put_u64_64bit(msg, GMEM_PFN_A_HOLDER_ID, holder_id, GMEM_PFN_A_PAD)))
+	     nla_put_u64_64bit(msg, GMEM_PFN_A_HOLDER_ID, holder_id, GMEM_PFN_A_PAD) ||
+	     (revoked && nla_put_flag(msg, GMEM_PFN_A_HOLDER_REVOKED))))
 		goto out_free;
 	genlmsg_end(msg, hdr);
 	genlmsg_multicast(&gmem_genl_family, msg, 0, 0, GFP_KERNEL);
@@ -298,12 +299,12 @@ out_lost:
 	spin_unlock(&g->ev_lock);
 }
 
-void gmem_event_private_fault(struct gmem_guest *g, u64 holder_id, pid_t pid, u64 offset)
+void gmem_event_private_fault(struct gmem_guest *g, u64 holder_id, pid_t pid, u64 offset, bool revoked)
 {
-	gmem_event_send(g, GMEM_PFN_CMD_EVENT_PRIVATE_FAULT, holder_id, pid, offset);
+	gmem_event_send(g, GMEM_PFN_CMD_EVENT_PRIVATE_FAULT, holder_id, pid, offset, revoked);
 }
 
 void gmem_event_guest_released(struct gmem_guest *g)
 {
-	gmem_event_send(g, GMEM_PFN_CMD_EVENT_GUEST_RELEASED, 0, 0, 0);
+	gmem_event_send(g, GMEM_PFN_CMD_EVENT_GUEST_RELEASED, 0, 0, 0, false);
 }

@@ -146,7 +146,7 @@ int gmem_copy_array_out(u64 uptr, u32 entry_size, u32 ver1, const void *src, siz
 /* genl.c */
 int gmem_genl_init(void);
 void gmem_genl_exit(void);
-void gmem_event_private_fault(struct gmem_guest *g, u64 holder_id, pid_t pid, u64 offset);
+void gmem_event_private_fault(struct gmem_guest *g, u64 holder_id, pid_t pid, u64 offset, bool revoked);
 void gmem_event_guest_released(struct gmem_guest *g);
 
 #endif

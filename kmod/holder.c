@@ -35,7 +35,7 @@ static vm_fault_t gmem_sigbus(struct gmem_guest *g, struct gmem_holder *h, u64 o
 {
 	atomic64_inc(&g->nr_sigbus);
 	filemap_invalidate_unlock_shared(g->mapping);
-	gmem_event_private_fault(g, h->id, task_tgid_nr(current), offset);
+	gmem_event_private_fault(g, h->id, task_tgid_nr(current), offset, READ_ONCE(h->revoked));
 	return VM_FAULT_SIGBUS;
 }
 

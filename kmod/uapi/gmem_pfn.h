@@ -419,7 +419,8 @@ enum gmem_pfn_genl_cmd {
 	/*
 	 * Event (never a request, -EOPNOTSUPP): a process touched a private granule (or a revoked
 	 * holder's mapping) and got SIGBUS: GUEST_ID, GUEST_COOKIE, EVENT_PID, EVENT_OFFSET,
-	 * HOLDER_ID, EVENT_DROPPED.
+	 * HOLDER_ID, EVENT_DROPPED, and HOLDER_REVOKED (flag) when the file was revoked (the fault is
+	 * the revocation's, whatever the granule's state).
 	 */
 	GMEM_PFN_CMD_EVENT_PRIVATE_FAULT,
 	/* Event: a destroyed guest's memory was scrubbed and returned: GUEST_ID, GUEST_COOKIE, EVENT_DROPPED. */

@@ -796,6 +796,13 @@ static void case_evict(struct gmem_client *c)
 	       "evict: %s; the evicted device's mapping before: %s/%s (want none), after: %s/%s (want SIGBUS)",
 	       r < 0 ? strerror(-r) : "ok", signame(before.sig_in), signame(before.sig_out), signame(after.sig_in),
 	       signame(after.sig_out));
+	/* The module says why the fault was a SIGBUS: the range is shared, the file is what was revoked. */
+	char pid[32];
+	snprintf(pid, sizeof(pid), "pid %d", (int)ch.hi.pid);
+	result("gmemd-evict-fault-logged", log_has("fault on a revoked file", "'evict'", pid) &&
+	       !log_has("private-page fault", "'evict'", pid),
+	       "gmemd's log should name the evicted device's fault (%s) as one on a revoked file, not a private page",
+	       pid);
 	reap(&ch);
 	gmem_disconnect(admin);
 	gmem_guest_destroy(c, "evict");
