@@ -250,6 +250,14 @@ void manager_forget_lost(struct manager *m, struct lost_guest *l)
 	free(l);
 }
 
+size_t manager_holder_revoke(struct manager *m, const struct holder *h)
+{
+	size_t n = 0;
+	for (size_t i = 0; m->bops->holder_revoke && h->guest->mem && i < h->n_file_ids; i++)
+		n += m->bops->holder_revoke(m->backend, h->guest->mem, h->file_ids[i]) == 0;
+	return n;
+}
+
 void manager_guest_destroy(struct manager *m, struct guest *g)
 {
 	struct gmem_guest_event ev;
@@ -266,11 +274,8 @@ void manager_guest_destroy(struct manager *m, struct guest *g)
 	if (quarantine_guest_destroy(m, g)) {
 		/* An IOMMU holder may still reach its PFNs: they stay allocated (the quarantine owns them now),
 		 * and only the CPU mappings go, where the backend can take them. */
-		list_for_each(pos, &g->holders) {
-			struct holder *h = list_entry(pos, struct holder, guest_node);
-			for (size_t i = 0; m->bops->holder_revoke && i < h->n_file_ids; i++)
-				(void)m->bops->holder_revoke(m->backend, g->mem, h->file_ids[i]);
-		}
+		list_for_each(pos, &g->holders)
+			(void)manager_holder_revoke(m, list_entry(pos, struct holder, guest_node));
 	} else {
 		/* Memory first: a holder told of the destroy must already read zeroes when it looks. */
 		m->bops->guest_destroy(m->backend, g->mem);

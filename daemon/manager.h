@@ -90,5 +90,9 @@ int manager_run(struct manager *m);
 /* Forgets a lost guest for good (its journal record goes). */
 void manager_forget_lost(struct manager *m, struct lost_guest *l);
 
+/* On a backend that can take files back (kmod), revokes every file h was handed: its mappings fault from
+ * then on, in whichever process holds them. Return: how many were revoked (0 on memfd). */
+size_t manager_holder_revoke(struct manager *m, const struct holder *h);
+
 /* Destroys a guest: tells its holders, drops attachments and holders, frees its memory. */
 void manager_guest_destroy(struct manager *m, struct guest *g);

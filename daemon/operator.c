@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
 #include "client.h"
 #include "guest.h"
 #include "manager.h"
@@ -93,16 +92,9 @@ void operator_evict(struct client *c, const char *why)
 
 size_t operator_revoke_files(struct client *c)
 {
-	struct manager *m = c->m;
 	size_t n = 0;
-
-	if (!m->bops->holder_revoke)
-		return 0;
-	list_for_each(pos, &c->holders) {
-		const struct holder *h = list_entry(pos, struct holder, client_node);
-		for (size_t i = 0; h->guest->mem && i < h->n_file_ids; i++)
-			n += m->bops->holder_revoke(m->backend, h->guest->mem, h->file_ids[i]) == 0;
-	}
+	list_for_each(pos, &c->holders)
+		n += manager_holder_revoke(c->m, list_entry(pos, struct holder, client_node));
 	return n;
 }
 
