@@ -675,21 +675,31 @@ out:
 
 /* ---- case: convert --force asks nobody; the zap alone takes the range away ---- */
 
-static void force_child(int ctl, int res, void *arg)
+/* A device process's start: opens the guest, attaches [0, 1 MiB) as mmap, maps and touches all of it with
+ * fill, and says hello. *cp: its connection. Return: the mapping. */
+static uint8_t *device_start(const char *guest, uint8_t fill, int res, struct gmem_client **cp)
 {
-	(void)arg;
 	struct gmem_client *c = connect_as(GMEM_ROLE_DEVICE);
-	int fd, r = gmem_guest_open(c, "force", &fd, NULL);
+	int fd, r = gmem_guest_open(c, guest, &fd, NULL);
 	uint64_t att;
 	if (r == 0)
-		r = gmem_attach(c, "force", 0, MiB, GMEM_ATTACH_MMAP, &att);
+		r = gmem_attach(c, guest, 0, MiB, GMEM_ATTACH_MMAP, &att);
 	if (r < 0)
 		die("device open/attach", r);
 	uint8_t *p = map_guest(fd, 0, GUEST_SIZE);
-	touch_all(p, GUEST_SIZE, 0x77);
-	/* No participant ops: asked to prepare, it would never vote and the conversion would abort. */
+	touch_all(p, GUEST_SIZE, fill);
 	struct hello hi = { gmem_client_id(c), getpid() };
 	xwrite(res, &hi, sizeof(hi));
+	*cp = c;
+	return p;
+}
+
+static void force_child(int ctl, int res, void *arg)
+{
+	(void)arg;
+	struct gmem_client *c;
+	/* No participant ops: asked to prepare, it would never vote and the conversion would abort. */
+	uint8_t *p = device_start("force", 0x77, res, &c);
 	serve(&c, NULL, ctl);
 	report_probes(res, p, 1);
 	serve(&c, NULL, ctl);
@@ -758,17 +768,8 @@ static void case_force(struct gmem_client *c)
 static void evict_child(int ctl, int res, void *arg)
 {
 	(void)arg;
-	struct gmem_client *c = connect_as(GMEM_ROLE_DEVICE);
-	int fd, r = gmem_guest_open(c, "evict", &fd, NULL);
-	uint64_t att;
-	if (r == 0)
-		r = gmem_attach(c, "evict", 0, MiB, GMEM_ATTACH_MMAP, &att);
-	if (r < 0)
-		die("device open/attach", r);
-	uint8_t *p = map_guest(fd, 0, GUEST_SIZE);
-	touch_all(p, GUEST_SIZE, 0x55);
-	struct hello hi = { gmem_client_id(c), getpid() };
-	xwrite(res, &hi, sizeof(hi));
+	struct gmem_client *c;
+	uint8_t *p = device_start("evict", 0x55, res, &c);
 	/* Not served: gmemd's shutdown event and the close that follows the eviction stay unread. What
 	 * matters is the mapping, probed before and after. */
 	char ch;
