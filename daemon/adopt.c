@@ -173,10 +173,8 @@ int orphan_adopt(struct manager *m, const struct gmem_adopt_args *a, struct gues
 			    "'.' or '-'", GMEM_NAME_MAX);
 	if (guest_table_find(&m->guests, a->name))
 		return fail(err, errlen, -EEXIST, "a guest named '%s' exists", a->name);
-	list_for_each(pos, &m->lost)
-		if (strcmp(list_entry(pos, struct lost_guest, node)->name, a->name) == 0)
-			return fail(err, errlen, -EEXIST, "a lost guest is named '%s' (gmemctl forget clears it)",
-				    a->name);
+	if (manager_lost_find(m, a->name))
+		return fail(err, errlen, -EEXIST, "a lost guest is named '%s' (gmemctl forget clears it)", a->name);
 	r = find_orphan(m, a->id, &o, err, errlen);
 	if (r < 0)
 		return r;

@@ -241,6 +241,16 @@ fail:
 	return r;
 }
 
+struct lost_guest *manager_lost_find(struct manager *m, const char *name)
+{
+	list_for_each(pos, &m->lost) {
+		struct lost_guest *l = list_entry(pos, struct lost_guest, node);
+		if (strcmp(l->name, name) == 0)
+			return l;
+	}
+	return NULL;
+}
+
 void manager_forget_lost(struct manager *m, struct lost_guest *l)
 {
 	jstate_destroy(m, l->id);

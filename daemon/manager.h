@@ -87,6 +87,9 @@ struct manager *manager_free(struct manager *m);
 /* Runs until SIGTERM/SIGINT. Return: 0 or -errno. */
 int manager_run(struct manager *m);
 
+/* The lost guest of that name, or NULL (a lost guest keeps its name: no new guest may take it). */
+struct lost_guest *manager_lost_find(struct manager *m, const char *name);
+
 /* Forgets a lost guest for good (its journal record goes). */
 void manager_forget_lost(struct manager *m, struct lost_guest *l);
 

@@ -179,9 +179,8 @@ static int op_create(struct req *q)
 				(unsigned long long)a->size, (unsigned long long)granule);
 	if (guest_table_find(&m->guests, a->name))
 		return req_fail(q, -EEXIST, "a guest named '%s' exists", a->name);
-	list_for_each(pos, &m->lost)
-		if (strcmp(list_entry(pos, struct lost_guest, node)->name, a->name) == 0)
-			return req_fail(q, -EEXIST, "a lost guest is named '%s' (gmemctl forget clears it)", a->name);
+	if (manager_lost_find(m, a->name))
+		return req_fail(q, -EEXIST, "a lost guest is named '%s' (gmemctl forget clears it)", a->name);
 	/* The quota: one uid cannot take the pool, nor every slot. */
 	uint64_t mine = 0, bytes = 0;
 	list_for_each(pos, &m->guests.order) {
@@ -1040,10 +1039,8 @@ static int op_forget(struct req *q)
 	const struct gmem_guest_args *a = q->args;
 	struct manager *m = q->c->m;
 
-	list_for_each(pos, &m->lost) {
-		struct lost_guest *l = list_entry(pos, struct lost_guest, node);
-		if (strcmp(l->name, a->name) != 0 || !may_see_lost(q->c, l))
-			continue;
+	struct lost_guest *l = manager_lost_find(m, a->name);
+	if (l && may_see_lost(q->c, l)) {
 		manager_forget_lost(m, l);
 		return 0;
 	}
